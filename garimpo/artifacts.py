@@ -1,0 +1,401 @@
+"""The artifact store: immutable, checksummed, atomically published versions.
+
+Both halves of garimpo meet here and nowhere else: `pipelines/` publishes corpus, tokenizer and shard
+versions; `train/` reads shard manifests and publishes checkpoints. This module needs only the standard
+library so that `pip install garimpo[train]` on a GPU box can verify what it trains on.
+
+Layout under one root (default ``./artifacts``)::
+
+    <root>/<kind>/<name>/<version>/manifest.json   + the files it lists (paths relative to that folder)
+    <root>/<kind>/<name>/latest                     text file holding the newest published version
+
+A version is the first 12 hex digits of a fingerprint over the files' checksums, so publishing the
+same content twice yields the same version (and the second publish is a no-op), and a rebuild can never
+silently change what an earlier run trained on. Publishing writes into ``.tmp-<version>-<pid>`` beside the
+final folder and renames it into place, so a killed build leaves no partial version behind.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+LATEST = "latest"
+KINDS = ("corpus", "tokenizer", "shards", "checkpoints")
+
+
+class ArtifactError(RuntimeError):
+    """A manifest or artifact file is missing, altered or unsafe."""
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def code_version() -> str:
+    """The git commit of the code that runs, or the package version when not in a checkout."""
+    from garimpo import __version__
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        if out.returncode == 0 and out.stdout.strip():
+            return f"{__version__}+g{out.stdout.strip()}"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return __version__
+
+
+@dataclass
+class FileEntry:
+    """One file of an artifact. ``path`` is relative to the version folder and never escapes it."""
+
+    path: str
+    sha256: str
+    bytes: int
+    tokens: int | None = None
+    documents: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"path": self.path, "sha256": self.sha256, "bytes": self.bytes}
+        if self.tokens is not None:
+            d["tokens"] = self.tokens
+        if self.documents is not None:
+            d["documents"] = self.documents
+        d.update(self.extra)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> FileEntry:
+        known = {"path", "sha256", "bytes", "tokens", "documents"}
+        return cls(
+            path=d["path"],
+            sha256=d["sha256"],
+            bytes=int(d["bytes"]),
+            tokens=d.get("tokens"),
+            documents=d.get("documents"),
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+
+@dataclass
+class Manifest:
+    """What an artifact is, where it came from, and the checksum of every file in it."""
+
+    kind: str
+    name: str
+    version: str
+    files: list[FileEntry]
+    config: dict[str, Any] = field(default_factory=dict)
+    parents: dict[str, str] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+    code_version: str = ""
+    schema_version: int = SCHEMA_VERSION
+    fingerprint: str = ""
+    root: Path | None = None  # the version folder it was loaded from; not serialized
+
+    @property
+    def ref(self) -> str:
+        """The canonical reference ``kind/name/version`` other manifests use as a parent."""
+        return f"{self.kind}/{self.name}/{self.version}"
+
+    def file(self, path: str) -> FileEntry:
+        for f in self.files:
+            if f.path == path:
+                return f
+        raise ArtifactError(f"{self.ref}: no file {path!r} in the manifest")
+
+    def path_of(self, entry: FileEntry | str) -> Path:
+        if self.root is None:
+            raise ArtifactError(f"{self.ref}: manifest was not loaded from disk")
+        rel = entry.path if isinstance(entry, FileEntry) else entry
+        return safe_join(self.root, rel)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "kind": self.kind,
+            "name": self.name,
+            "version": self.version,
+            "fingerprint": self.fingerprint,
+            "created": self.created,
+            "code_version": self.code_version,
+            "config": self.config,
+            "parents": self.parents,
+            "files": [f.to_json() for f in self.files],
+            "stats": self.stats,
+            "extra": self.extra,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any], root: Path | None = None) -> Manifest:
+        if d.get("schema_version") != SCHEMA_VERSION:
+            raise ArtifactError(
+                f"unsupported manifest schema_version {d.get('schema_version')!r} (expected {SCHEMA_VERSION})"
+            )
+        return cls(
+            kind=d["kind"],
+            name=d["name"],
+            version=d["version"],
+            files=[FileEntry.from_json(f) for f in d["files"]],
+            config=d.get("config", {}),
+            parents=d.get("parents", {}),
+            stats=d.get("stats", {}),
+            extra=d.get("extra", {}),
+            created=d.get("created", ""),
+            code_version=d.get("code_version", ""),
+            schema_version=d["schema_version"],
+            fingerprint=d.get("fingerprint", ""),
+            root=root,
+        )
+
+
+def safe_join(root: Path, rel: str) -> Path:
+    """Join a manifest path to its folder, refusing absolute paths, ``..`` and symlinks that leave it."""
+    if not rel or os.path.isabs(rel) or Path(rel).drive:
+        raise ArtifactError(f"unsafe path {rel!r} in manifest: must be relative")
+    if ".." in Path(rel).parts:
+        raise ArtifactError(f"unsafe path {rel!r} in manifest: '..' is not allowed")
+    base = root.resolve()
+    p = (root / rel).resolve()
+    if p != base and base not in p.parents:
+        raise ArtifactError(f"unsafe path {rel!r} in manifest: resolves outside {base}")
+    return root / rel
+
+
+def fingerprint(files: Iterable[FileEntry]) -> str:
+    """Content fingerprint of an artifact: sha256 over the sorted (path, sha256) pairs of its files."""
+    h = hashlib.sha256()
+    for f in sorted(files, key=lambda e: e.path):
+        h.update(f"{f.path}\0{f.sha256}\n".encode())
+    return h.hexdigest()
+
+
+def describe_files(folder: Path, counts: dict[str, dict[str, Any]] | None = None) -> list[FileEntry]:
+    """A FileEntry for every regular file under ``folder`` (manifest excluded), with optional counts."""
+    counts = counts or {}
+    entries = []
+    for p in sorted(folder.rglob("*")):
+        if not p.is_file() or p.name == MANIFEST:
+            continue
+        rel = p.relative_to(folder).as_posix()
+        c = dict(counts.get(rel, {}))
+        entries.append(
+            FileEntry(
+                path=rel,
+                sha256=sha256_file(p),
+                bytes=p.stat().st_size,
+                tokens=c.pop("tokens", None),
+                documents=c.pop("documents", None),
+                extra=c,
+            )
+        )
+    return entries
+
+
+class ArtifactStore:
+    """Reads and publishes artifact versions under one root folder."""
+
+    def __init__(self, root: str | os.PathLike[str] = "artifacts") -> None:
+        self.root = Path(root)
+
+    def _name_dir(self, kind: str, name: str) -> Path:
+        if kind not in KINDS:
+            raise ArtifactError(f"unknown artifact kind {kind!r}; expected one of {KINDS}")
+        if not name or "/" in name or name.startswith("."):
+            raise ArtifactError(f"invalid artifact name {name!r}")
+        return self.root / kind / name
+
+    def publish(
+        self,
+        kind: str,
+        name: str,
+        build: Callable[[Path], dict[str, Any] | None],
+        *,
+        config: dict[str, Any] | None = None,
+        parents: dict[str, str] | None = None,
+        stats: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+        set_latest: bool = True,
+    ) -> Manifest:
+        """Build an artifact into a temporary folder and publish it atomically.
+
+        ``build(folder)`` writes the files and may return per-file counts ``{relpath: {"tokens": ..,
+        "documents": .., other keys}}`` that go into the manifest's file entries. If a version with the
+        same fingerprint already exists, the temporary folder is discarded and the existing manifest is
+        returned.
+        """
+        name_dir = self._name_dir(kind, name)
+        name_dir.mkdir(parents=True, exist_ok=True)
+        tmp = name_dir / f".tmp-build-{os.getpid()}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        try:
+            counts = build(tmp) or {}
+            files = describe_files(tmp, counts)
+            fp = fingerprint(files)
+            version = fp[:12]
+            manifest = Manifest(
+                kind=kind,
+                name=name,
+                version=version,
+                files=files,
+                config=config or {},
+                parents=parents or {},
+                stats=stats or {},
+                extra=extra or {},
+                created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+                code_version=code_version(),
+                fingerprint=fp,
+            )
+            final = name_dir / version
+            if (final / MANIFEST).is_file():
+                shutil.rmtree(tmp)
+                existing = self.load(kind, name, version)
+                if set_latest:
+                    self._set_latest(name_dir, version)
+                return existing
+            _write_json_atomic(tmp / MANIFEST, manifest.to_json())
+            if final.exists():  # a torn folder without manifest from an older crash
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+            _fsync_dir(name_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        manifest.root = final
+        if set_latest:
+            self._set_latest(name_dir, version)
+        return manifest
+
+    def _set_latest(self, name_dir: Path, version: str) -> None:
+        tmp = name_dir / f".{LATEST}.{os.getpid()}"
+        tmp.write_text(version + "\n")
+        os.replace(tmp, name_dir / LATEST)
+
+    def resolve(self, kind: str, name: str, version: str = LATEST) -> str:
+        """The concrete version a reference names (``latest`` is read from the pointer file)."""
+        name_dir = self._name_dir(kind, name)
+        if version == LATEST:
+            ptr = name_dir / LATEST
+            if not ptr.is_file():
+                raise ArtifactError(f"no published version of {kind}/{name} under {self.root}")
+            version = ptr.read_text().strip()
+        return version
+
+    def load(self, kind: str, name: str, version: str = LATEST) -> Manifest:
+        version = self.resolve(kind, name, version)
+        folder = self._name_dir(kind, name) / version
+        return load_manifest(folder)
+
+    def load_ref(self, ref: str) -> Manifest:
+        """Load ``kind/name[/version]`` (version defaults to latest)."""
+        parts = ref.strip("/").split("/")
+        if len(parts) == 2:
+            parts.append(LATEST)
+        if len(parts) != 3:
+            raise ArtifactError(f"bad artifact reference {ref!r}; expected kind/name[/version]")
+        return self.load(*parts)
+
+    def versions(self, kind: str, name: str) -> list[Manifest]:
+        name_dir = self._name_dir(kind, name)
+        if not name_dir.is_dir():
+            return []
+        out = [load_manifest(p) for p in name_dir.iterdir() if (p / MANIFEST).is_file()]
+        return sorted(out, key=lambda m: m.created)
+
+    def names(self, kind: str) -> list[str]:
+        d = self.root / kind
+        return sorted(p.name for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
+
+
+def load_manifest(folder: str | os.PathLike[str]) -> Manifest:
+    """Load ``folder/manifest.json`` (or the manifest file itself) without checking file contents."""
+    p = Path(folder)
+    if p.name == MANIFEST:
+        p = p.parent
+    mpath = p / MANIFEST
+    if not mpath.is_file():
+        raise ArtifactError(f"no manifest at {mpath}")
+    try:
+        data = json.loads(mpath.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ArtifactError(f"manifest {mpath} is not valid JSON: {e}") from e
+    return Manifest.from_json(data, root=p)
+
+
+def verify(manifest: Manifest, *, checksums: bool = True) -> list[str]:
+    """Every problem found with an artifact's files (empty when it is intact).
+
+    Checks that every path is safe, every file exists with the recorded size and, with ``checksums``,
+    the recorded sha256; and that the fingerprint matches the file list.
+    """
+    problems = []
+    for f in manifest.files:
+        try:
+            p = manifest.path_of(f)
+        except ArtifactError as e:
+            problems.append(str(e))
+            continue
+        if not p.is_file():
+            problems.append(f"{f.path}: missing")
+            continue
+        size = p.stat().st_size
+        if size != f.bytes:
+            problems.append(f"{f.path}: size {size} != recorded {f.bytes} (truncated or altered)")
+            continue
+        if checksums and sha256_file(p) != f.sha256:
+            problems.append(f"{f.path}: sha256 mismatch (file altered on disk)")
+    if manifest.fingerprint and fingerprint(manifest.files) != manifest.fingerprint:
+        problems.append("fingerprint does not match the file list (manifest altered)")
+    return problems
+
+
+def verify_or_raise(manifest: Manifest, *, checksums: bool = True) -> None:
+    problems = verify(manifest, checksums=checksums)
+    if problems:
+        raise ArtifactError(f"{manifest.ref} failed verification: " + "; ".join(problems))
+
+
+def _write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2, ensure_ascii=False, sort_keys=False)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,231 @@
+"""Prefect flows: the thin layer that wires garimpo's library code into runs, schedules and artifacts.
+
+Flows take typed (pydantic) parameters, call `pipelines/` and `train/` as tasks so the Prefect UI
+shows each step, and publish what happened as table and markdown artifacts. All real work lives in
+the packages, which never import Prefect, so the same code runs from the CLI, a notebook or a test.
+
+    python flows.py serve          # serve the deployments (clean-corpus/default, build-shards/default,
+                                   # rebuild-shards/nightly, train/default) in one process
+    prefect deployment run clean-corpus/default --watch
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from pydantic import BaseModel, Field
+
+from garimpo.artifacts import ArtifactStore, Manifest
+from garimpo.report import format_table, stage_rows
+
+ROOT = Path(__file__).resolve().parent
+SAMPLE_INPUTS = "sample"
+
+
+class CleanCorpusParams(BaseModel):
+    """Parameters of `clean-corpus`: which sources, which recipe, where artifacts go."""
+
+    name: str = Field("demo", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    inputs: list[str] = Field(
+        default_factory=lambda: [SAMPLE_INPUTS],
+        description="JSONL files or globs; 'sample' writes and uses the shipped sample corpus.",
+    )
+    recipe: str = str(ROOT / "configs" / "recipes" / "pt.toml")
+    workers: int = Field(1, ge=1, le=256)
+    artifacts: str = "artifacts"
+
+
+class BuildShardsParams(BaseModel):
+    """Parameters of `build-shards`: a corpus version, an optional tokenizer, shard settings."""
+
+    name: str = Field("demo", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    corpus: str = Field("latest", description="corpus version of corpus/<name>, or 'latest'")
+    tokenizer: str | None = Field(None, description="tokenizer/<name>/<version> ref; trained when empty")
+    vocab_size: int = Field(32000, ge=256, le=65535)
+    val_fraction: float = Field(0.05, gt=0.0, lt=0.5)
+    max_tokens_per_shard: int = Field(50_000_000, ge=1024)
+    workers: int = Field(1, ge=1, le=256)
+    artifacts: str = "artifacts"
+
+
+class TrainParams(BaseModel):
+    """Parameters of `train`: a shards reference (name or name/version) and a training config."""
+
+    shards: str = Field("demo", description="shards name, optionally name/version (default: latest)")
+    config: str = str(ROOT / "configs" / "train" / "tiny.toml")
+    run_name: str | None = None
+    max_steps: int | None = Field(None, ge=1)
+    prompt: str = "O Brasil é"
+    artifacts: str = "artifacts"
+
+
+def _key(*parts: str) -> str:
+    """Prefect artifact keys allow only [a-z0-9-]."""
+    return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
+
+
+@task(name="write-sample-corpus")
+def write_sample_task(artifacts: str) -> list[str]:
+    from pipelines.sample_corpus import write_sample_corpus
+
+    out = Path(artifacts) / "inputs" / "sample"
+    info = write_sample_corpus(out)
+    return [str(p) for p in sorted(out.glob("*.jsonl")) if p.name != "instruct.jsonl"] or info["files"]
+
+
+@task(name="curate")
+def curate_task(params: CleanCorpusParams, inputs: list[str]) -> Manifest:
+    from pipelines.curate import publish_corpus
+    from pipelines.recipe import load_recipe
+
+    store = ArtifactStore(params.artifacts)
+    return publish_corpus(
+        store, params.name, [Path(p) for p in inputs], load_recipe(params.recipe), workers=params.workers
+    )
+
+
+@flow(name="clean-corpus", log_prints=True)
+def clean_corpus(params: CleanCorpusParams = CleanCorpusParams()) -> str:  # noqa: B008
+    """Sources → normalize → language ID → quality → PII → dedup → a published corpus version."""
+    inputs = [p for p in params.inputs if p != SAMPLE_INPUTS]
+    if SAMPLE_INPUTS in params.inputs:
+        inputs += write_sample_task(params.artifacts)
+    manifest = curate_task(params, inputs)
+    rows = stage_rows(manifest.stats)
+    create_table_artifact(
+        key=_key("curation", params.name), table=rows, description=f"curation stages of {manifest.ref}"
+    )
+    create_markdown_artifact(
+        key=_key("corpus", params.name),
+        markdown=f"# {manifest.ref}\n\nmanifest: `{manifest.root}/manifest.json`\n\n"
+        f"```\n{format_table(rows)}\n```\n",
+    )
+    print(format_table(rows))
+    print(f"corpus: {manifest.ref} at {manifest.root}")
+    return manifest.ref
+
+
+@task(name="train-tokenizer")
+def tokenizer_task(params: BuildShardsParams, corpus_ref: str) -> Manifest:
+    from pipelines.tokenizer import publish_tokenizer
+
+    store = ArtifactStore(params.artifacts)
+    return publish_tokenizer(store, params.name, store.load_ref(corpus_ref), params.vocab_size)
+
+
+@task(name="write-shards")
+def shards_task(params: BuildShardsParams, corpus_ref: str, tokenizer_ref: str) -> Manifest:
+    from pipelines.shards import build_shards
+
+    store = ArtifactStore(params.artifacts)
+    return build_shards(
+        store,
+        params.name,
+        store.load_ref(corpus_ref),
+        store.load_ref(tokenizer_ref),
+        val_fraction=params.val_fraction,
+        max_tokens_per_shard=params.max_tokens_per_shard,
+        workers=params.workers,
+    )
+
+
+@flow(name="build-shards", log_prints=True)
+def build_shards(params: BuildShardsParams = BuildShardsParams()) -> str:  # noqa: B008
+    """Corpus version + tokenizer (trained when not given) → a published shard version."""
+    store = ArtifactStore(params.artifacts)
+    corpus_ref = f"corpus/{params.name}/{store.resolve('corpus', params.name, params.corpus)}"
+    tokenizer_ref = params.tokenizer or tokenizer_task(params, corpus_ref).ref
+    manifest = shards_task(params, corpus_ref, tokenizer_ref)
+    rows = [{"split": s, **v} for s, v in sorted(manifest.extra.get("splits", {}).items())]
+    create_table_artifact(key=_key("shards", params.name), table=rows, description=manifest.ref)
+    create_markdown_artifact(
+        key=_key("shards-manifest", params.name),
+        markdown=f"# {manifest.ref}\n\nparents: {manifest.parents}\n\n"
+        f"manifest: `{manifest.root}/manifest.json`\n",
+    )
+    print(format_table(rows))
+    print(f"shards: {manifest.ref} at {manifest.root}")
+    return manifest.ref
+
+
+@task(name="train-model")
+def train_task(params: TrainParams) -> dict[str, Any]:
+    from train.config import TrainConfig
+    from train.trainer import train as run_training
+
+    cfg = TrainConfig.from_toml(params.config)
+    if params.max_steps is not None:
+        cfg.max_steps = params.max_steps
+    result = run_training(cfg, params.shards, artifacts_root=params.artifacts, run_name=params.run_name)
+    return result.__dict__
+
+
+@task(name="generate-sample")
+def sample_task(run_dir: str, prompt: str) -> str:
+    from train.sample import generate_text
+
+    return generate_text(run_dir, prompt, max_new_tokens=40, temperature=0.8, top_k=50, seed=0)
+
+
+@flow(name="train", log_prints=True)
+def train(params: TrainParams = TrainParams()) -> dict[str, Any]:  # noqa: B008
+    """A shard version → a trained model with checkpoints that name their data version."""
+    result = train_task(params)
+    sample = sample_task(str(result["run_dir"]), params.prompt)
+    losses = result.get("losses", [])
+    create_table_artifact(
+        key=_key("loss", Path(str(result["run_dir"])).name),
+        table=[{"step": s, "train_loss": tl, "val_loss": vl} for s, tl, vl in losses],
+        description=f"loss curve on {result['shards_ref']}",
+    )
+    create_markdown_artifact(
+        key=_key("model", Path(str(result["run_dir"])).name),
+        markdown=f"# {result['run_dir']}\n\ntrained on `{result['shards_ref']}`\n\n"
+        f"final val loss: {result['final_val_loss']:.4f}\n\nsample:\n\n> {sample}\n",
+    )
+    print(f"final val loss {result['final_val_loss']:.4f}; checkpoint {result['checkpoint_path']}")
+    print(f"sample: {sample}")
+    return {**result, "sample": sample}
+
+
+@flow(name="garimpo-demo", log_prints=True)
+def demo(
+    artifacts: str = "artifacts", vocab_size: int = 2048, max_steps: int | None = None
+) -> dict[str, Any]:
+    """The whole thin path on the shipped sample corpus: curate → tokenizer → shards → train → sample."""
+    corpus_ref = clean_corpus(CleanCorpusParams(artifacts=artifacts))
+    store = ArtifactStore(artifacts)
+    corpus = store.load_ref(corpus_ref)
+    shards_ref = build_shards(
+        BuildShardsParams(artifacts=artifacts, vocab_size=vocab_size, corpus=corpus.version, val_fraction=0.1)
+    )
+    shards = store.load_ref(shards_ref)
+    result = train(
+        TrainParams(artifacts=artifacts, shards=f"{shards.name}/{shards.version}", max_steps=max_steps)
+    )
+    return {"corpus": corpus, "shards": shards, "train": result}
+
+
+def serve_deployments() -> None:
+    """Serve every deployment from this process (schedules stay active across restarts)."""
+    from prefect import serve
+
+    serve(
+        clean_corpus.to_deployment(name="default"),
+        build_shards.to_deployment(name="default"),
+        train.to_deployment(name="default"),
+        limit=2,
+        pause_on_shutdown=False,
+    )
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["serve"]:
+        serve_deployments()
+    else:
+        sys.exit("usage: python flows.py serve")

@@ -1,0 +1,258 @@
+"""The `garimpo` command: every capability from a terminal, with `--help` on each subcommand.
+
+Curation commands import `pipelines/` lazily and training commands import `train/` lazily, so
+`garimpo train` works on a box that installed only `garimpo[train]`. `garimpo demo` runs the main
+job through Prefect (its embedded SQLite-backed API when no server is configured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from garimpo.artifacts import KINDS, ArtifactError, ArtifactStore, load_manifest, verify
+from garimpo.report import format_table, stage_rows
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _store(args: argparse.Namespace) -> ArtifactStore:
+    return ArtifactStore(args.artifacts)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    sys.path.insert(0, str(ROOT))
+    from flows import demo
+
+    t0 = time.time()
+    out = demo(artifacts=args.artifacts, vocab_size=args.vocab_size, max_steps=args.max_steps)
+    corpus, shards, result = out["corpus"], out["shards"], out["train"]
+    print("\n== garimpo demo summary ==")
+    print(format_table(stage_rows(corpus.stats)))
+    st = corpus.stats
+    print(
+        f"documents: in {st['documents_in']}, kept {st['documents_kept']}, rejected {st['documents_rejected']}"
+    )
+    splits = shards.extra.get("splits", {})
+    print("tokens written: " + ", ".join(f"{s} {v['tokens']}" for s, v in sorted(splits.items())))
+    print(f"step-0 loss {result['step0_loss']:.4f}; final val loss {result['final_val_loss']:.4f}")
+    print(f"sample: {result['sample']!r}")
+    print("artifacts:")
+    print(f"  corpus      {corpus.root}")
+    print(f"  tokenizer   {ArtifactStore(args.artifacts).load_ref(shards.parents['tokenizer']).root}")
+    print(f"  shards      {shards.root}")
+    print(f"  checkpoint  {result['checkpoint_path']}")
+    print(f"wall time {time.time() - t0:.1f} s")
+    return 0
+
+
+def cmd_sample_corpus(args: argparse.Namespace) -> int:
+    from pipelines.sample_corpus import write_sample_corpus
+
+    info = write_sample_corpus(Path(args.out), seed=args.seed, n_docs=args.n_docs)
+    print(json.dumps(info, indent=2, ensure_ascii=False, default=str))
+    return 0
+
+
+def cmd_curate(args: argparse.Namespace) -> int:
+    from pipelines.curate import publish_corpus
+    from pipelines.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe) if args.recipe else load_recipe()
+    m = publish_corpus(_store(args), args.name, [Path(p) for p in args.inputs], recipe, workers=args.workers)
+    print(format_table(stage_rows(m.stats)))
+    print(f"published {m.ref} at {m.root}")
+    return 0
+
+
+def cmd_tokenizer(args: argparse.Namespace) -> int:
+    from pipelines.tokenizer import publish_tokenizer
+
+    store = _store(args)
+    m = publish_tokenizer(store, args.name, store.load_ref(args.corpus), args.vocab_size)
+    print(f"published {m.ref} at {m.root} (vocab {m.extra.get('vocab_size')})")
+    return 0
+
+
+def cmd_shards(args: argparse.Namespace) -> int:
+    from pipelines.shards import build_shards
+
+    store = _store(args)
+    m = build_shards(
+        store,
+        args.name,
+        store.load_ref(args.corpus),
+        store.load_ref(args.tokenizer),
+        val_fraction=args.val_fraction,
+        max_tokens_per_shard=args.max_tokens_per_shard,
+        workers=args.workers,
+    )
+    print(json.dumps(m.extra.get("splits", {}), indent=2))
+    print(f"published {m.ref} at {m.root}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from train.config import TrainConfig
+    from train.trainer import train
+
+    cfg = TrainConfig.from_toml(args.config)
+    if args.max_steps is not None:
+        cfg.max_steps = args.max_steps
+    r = train(cfg, args.shards, artifacts_root=args.artifacts, run_name=args.run_name, resume=not args.fresh)
+    print(f"trained on {r.shards_ref}: step-0 loss {r.step0_loss:.4f}, final val loss {r.final_val_loss:.4f}")
+    print(f"checkpoint {r.checkpoint_path}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from train.sample import generate_text
+
+    text = generate_text(
+        args.run,
+        args.prompt,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+    )
+    print(text)
+    return 0
+
+
+def cmd_artifacts(args: argparse.Namespace) -> int:
+    store = _store(args)
+    if args.action == "list":
+        rows = []
+        for kind in KINDS:
+            for name in store.names(kind):
+                latest = (
+                    (store.root / kind / name / "latest").read_text().strip()
+                    if (store.root / kind / name / "latest").is_file()
+                    else ""
+                )
+                for m in store.versions(kind, name):
+                    rows.append(
+                        {
+                            "ref": m.ref,
+                            "created": m.created,
+                            "files": len(m.files),
+                            "bytes": sum(f.bytes for f in m.files),
+                            "latest": "*" if m.version == latest else "",
+                        }
+                    )
+        print(format_table(rows))
+        return 0
+    if not args.ref:
+        print("artifacts show/verify need a reference (kind/name[/version]) or a folder", file=sys.stderr)
+        return 2
+    m = load_manifest(args.ref) if Path(args.ref).is_dir() else store.load_ref(args.ref)
+    if args.action == "show":
+        print(json.dumps({k: v for k, v in m.to_json().items() if k != "files" or args.files}, indent=2))
+        return 0
+    problems = verify(m)
+    if problems:
+        print(f"{m.ref}: FAILED")
+        for p in problems:
+            print(f"  {p}")
+        return 1
+    print(f"{m.ref}: ok ({len(m.files)} files verified)")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    sys.path.insert(0, str(ROOT))
+    from flows import serve_deployments
+
+    serve_deployments()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="garimpo", description=__doc__.split("\n")[0])
+    p.add_argument(
+        "--artifacts", default=os.environ.get("GARIMPO_ARTIFACTS", "artifacts"), help="artifact root"
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("demo", help="run the whole path on the shipped sample corpus through Prefect")
+    s.add_argument("--vocab-size", type=int, default=2048)
+    s.add_argument("--max-steps", type=int, default=None, help="override the tiny config's step count")
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("sample-corpus", help="write the deterministic sample corpus")
+    s.add_argument("out", help="output folder")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n-docs", type=int, default=400)
+    s.set_defaults(func=cmd_sample_corpus)
+
+    s = sub.add_parser("curate", help="curate JSONL sources into a published corpus version")
+    s.add_argument("inputs", nargs="+", help="JSONL files (id, text, source)")
+    s.add_argument("--name", default="default")
+    s.add_argument("--recipe", default=None, help="recipe TOML (default configs/recipes/pt.toml)")
+    s.add_argument("--workers", type=int, default=1)
+    s.set_defaults(func=cmd_curate)
+
+    s = sub.add_parser("tokenizer", help="train a byte-level BPE tokenizer on a corpus version")
+    s.add_argument("--corpus", required=True, help="corpus/<name>[/<version>]")
+    s.add_argument("--name", default="default")
+    s.add_argument("--vocab-size", type=int, default=32000)
+    s.set_defaults(func=cmd_tokenizer)
+
+    s = sub.add_parser("shards", help="tokenize a corpus version into uint16 shards")
+    s.add_argument("--corpus", required=True, help="corpus/<name>[/<version>]")
+    s.add_argument("--tokenizer", required=True, help="tokenizer/<name>[/<version>]")
+    s.add_argument("--name", default="default")
+    s.add_argument("--val-fraction", type=float, default=0.05)
+    s.add_argument("--max-tokens-per-shard", type=int, default=50_000_000)
+    s.add_argument("--workers", type=int, default=1)
+    s.set_defaults(func=cmd_shards)
+
+    s = sub.add_parser("train", help="train a model on a shard version (resumes when a run exists)")
+    s.add_argument("--shards", required=True, help="shards/<name>[/<version>] or a version folder")
+    s.add_argument("--config", default=str(ROOT / "configs" / "train" / "tiny.toml"))
+    s.add_argument("--run-name", default=None)
+    s.add_argument("--max-steps", type=int, default=None)
+    s.add_argument("--fresh", action="store_true", help="start over instead of resuming")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("generate", help="generate text from a training run or checkpoint")
+    s.add_argument("--run", required=True, help="run folder or checkpoint file")
+    s.add_argument("--prompt", default="O Brasil é")
+    s.add_argument("--max-new-tokens", type=int, default=60)
+    s.add_argument("--temperature", type=float, default=0.8)
+    s.add_argument("--top-k", type=int, default=50)
+    s.add_argument("--top-p", type=float, default=0.95)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_generate)
+
+    s = sub.add_parser("artifacts", help="list, show or verify artifact versions")
+    s.add_argument("action", choices=["list", "show", "verify"])
+    s.add_argument("ref", nargs="?", help="kind/name[/version] or a version folder")
+    s.add_argument("--files", action="store_true", help="show: include the file list")
+    s.set_defaults(func=cmd_artifacts)
+
+    s = sub.add_parser("serve", help="serve the Prefect deployments (same as `python flows.py serve`)")
+    s.set_defaults(func=cmd_serve)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ArtifactError as e:
+        print(f"garimpo: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""Source readers: one reader per declared format, each turning raw files into JSONL records.
+
+Why declared, not guessed: a corpus mixes formats whose files look alike (a ``.txt`` of HTML, a
+``.gz`` of anything), and a guess that is wrong silently produces garbage. The user names the format
+in a ``SourceSpec``; the reader for it is looked up here and imported only when used, so reading
+JSONL never loads trafilatura or pdfium.
+
+Every reader is a generator of records (plain dicts, ready for ``json.dumps``):
+
+- a document: ``{"id", "text", "source", "metadata"}``;
+- a rejection: ``{"id", "source", "reason", "metadata"}``, where ``reason`` is a short readable
+  category ("invalid UTF-8", "encrypted PDF") and ``metadata["detail"]`` says exactly what failed.
+
+Nothing is lost: a bad line, page or file becomes a rejection, never an exception out of the run.
+"""
+
+from __future__ import annotations
+
+import bz2
+import glob
+import gzip
+import importlib
+import io
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import zstandard
+
+Record = dict[str, Any]
+
+FORMATS = {
+    "jsonl": "pipelines.sources.text:read_jsonl",
+    "parquet": "pipelines.sources.text:read_parquet",
+    "text": "pipelines.sources.text:read_text",
+    "html": "pipelines.sources.web:read_html",
+    "warc": "pipelines.sources.web:read_warc",
+    "pdf": "pipelines.sources.pdf:read_pdf",
+    "wiki": "pipelines.sources.wiki:read_wiki",
+}
+
+# Exceptions that mean "this input is damaged", as raised by the decompressors and decoders used here.
+READ_ERRORS = (OSError, EOFError, ValueError, zstandard.ZstdError)
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One input source: where it is, what format it is declared to be, and how it may be used.
+
+    ``path`` is a file, a folder (read recursively, hidden files skipped) or a glob. ``name`` goes
+    into every record's ``source`` field and id; ``license`` into its metadata. ``text_field`` and
+    ``id_field`` name the columns of JSONL/Parquet rows. ``max_bytes`` bounds one document (one
+    line, one file, one page) so a single huge input cannot exhaust memory.
+    """
+
+    path: str
+    format: str
+    name: str
+    license: str = "unknown"
+    text_field: str = "text"
+    id_field: str | None = "id"
+    max_bytes: int = 32 * 1024 * 1024
+
+
+def document(doc_id: str, text: str, source: str, metadata: dict[str, Any]) -> Record:
+    """A kept document record."""
+    return {"id": doc_id, "text": text, "source": source, "metadata": metadata}
+
+
+def rejection(doc_id: str, source: str, reason: str, metadata: dict[str, Any]) -> Record:
+    """A rejected input record: no text, a readable reason."""
+    return {"id": doc_id, "source": source, "reason": reason, "metadata": metadata}
+
+
+def is_rejection(record: Record) -> bool:
+    """True for a rejection record, False for a document."""
+    return "reason" in record
+
+
+def iter_files(spec: SourceSpec) -> Iterator[tuple[Path, str]]:
+    """Yield ``(path, id prefix)`` for every input file of a spec, in a stable sorted order.
+
+    The id prefix is ``<name>/<path relative to the folder or glob root>``, so ids are stable
+    across machines and reruns.
+    """
+    root = Path(spec.path)
+    if root.is_file():
+        yield root, f"{spec.name}/{root.name}"
+        return
+    if root.is_dir():
+        files = sorted(
+            p
+            for p in root.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        )
+        for path in files:
+            yield path, f"{spec.name}/{path.relative_to(root).as_posix()}"
+        return
+    prefix = re.split(r"[*?\[]", spec.path)[0]
+    base = Path(prefix) if prefix.endswith("/") else Path(prefix).parent
+    for match in sorted(glob.glob(spec.path, recursive=True)):
+        path = Path(match)
+        if path.is_file():
+            yield path, f"{spec.name}/{path.relative_to(base).as_posix()}"
+
+
+def open_binary(path: Path) -> BinaryIO:
+    """Open a file for streaming reads, decompressing ``.gz``, ``.bz2`` and ``.zst`` by suffix.
+
+    Suffixes say how bytes are packed, which is safe to follow; they never choose the format.
+    """
+    suffix = path.suffix.lower()
+    if suffix == ".gz":
+        return gzip.open(path, "rb")
+    if suffix == ".bz2":
+        return bz2.open(path, "rb")
+    if suffix in (".zst", ".zstd"):
+        return io.BufferedReader(_ZstdReader(path.open("rb")))
+    return path.open("rb")
+
+
+class _ZstdReader(io.RawIOBase):
+    """Streaming zstd decompression that raises EOFError on a truncated frame.
+
+    ``zstandard``'s own ``stream_reader`` ends quietly when the input stops mid-frame, which would
+    turn a truncated download into a silently shorter corpus.
+    """
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._frame = zstandard.ZstdDecompressor().decompressobj()
+        self._pending = b""
+        self._frame_started = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            chunk = self._raw.read(1 << 16)
+            if not chunk:
+                if not self._frame.eof and self._frame_started:
+                    raise EOFError("zstd stream ended before the end of its frame")
+                return 0
+            self._pending = self._decompress(chunk)
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    def _decompress(self, chunk: bytes) -> bytes:
+        out = []
+        while chunk:
+            if self._frame.eof:  # concatenated frames: start the next one on the leftover bytes
+                self._frame = zstandard.ZstdDecompressor().decompressobj()
+            self._frame_started = True
+            out.append(self._frame.decompress(chunk))
+            chunk = self._frame.unused_data if self._frame.eof else b""
+        return b"".join(out)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def base_metadata(spec: SourceSpec, path: Path) -> dict[str, Any]:
+    """The metadata every record of a file starts with."""
+    return {"path": str(path), "format": spec.format, "license": spec.license}
+
+
+def read_source(spec: SourceSpec) -> Iterator[Record]:
+    """Stream the records of one source with the reader its declared format names."""
+    if spec.format not in FORMATS:
+        raise ValueError(f"unknown source format {spec.format!r}; known: {', '.join(sorted(FORMATS))}")
+    module_name, function_name = FORMATS[spec.format].split(":")
+    reader = getattr(importlib.import_module(module_name), function_name)
+    yield from reader(spec)
+
+
+def rejects_path_for(out_path: Path) -> Path:
+    """Where ``write_jsonl`` puts rejections: next to the documents, ``<stem>.rejects.jsonl``."""
+    name = out_path.name.removesuffix(".jsonl")
+    return out_path.with_name(f"{name}.rejects.jsonl")
+
+
+def write_jsonl(specs: Iterable[SourceSpec], out_path: str | Path) -> dict[str, Any]:
+    """Read every source and write documents to ``out_path`` and rejections beside it.
+
+    Returns counts that add up: ``inputs == documents + sum(rejected.values())``, also per source.
+    """
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    rejects_path = rejects_path_for(out_path)
+    totals: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    per_source: dict[str, dict[str, Any]] = {}
+    with out_path.open("w", encoding="utf-8") as docs, rejects_path.open("w", encoding="utf-8") as rejects:
+        for spec in specs:
+            source_reasons: Counter[str] = Counter()
+            kept = 0
+            for record in read_source(spec):
+                line = json.dumps(record, ensure_ascii=False) + "\n"
+                if is_rejection(record):
+                    rejects.write(line)
+                    source_reasons[record["reason"]] += 1
+                else:
+                    docs.write(line)
+                    kept += 1
+            per_source[spec.name] = {"documents": kept, "rejected": dict(source_reasons)}
+            totals["documents"] += kept
+            reasons.update(source_reasons)
+    rejected = sum(reasons.values())
+    return {
+        "inputs": totals["documents"] + rejected,
+        "documents": totals["documents"],
+        "rejected": dict(reasons),
+        "sources": per_source,
+        "documents_path": str(out_path),
+        "rejects_path": str(rejects_path),
+    }

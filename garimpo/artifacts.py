@@ -30,8 +30,9 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
+STATS = "stats.json"
 LATEST = "latest"
-KINDS = ("corpus", "tokenizer", "shards", "checkpoints")
+KINDS = ("corpus", "instruct", "tokenizer", "shards", "checkpoints")
 
 
 class ArtifactError(RuntimeError):
@@ -243,7 +244,8 @@ class ArtifactStore:
         """Build an artifact into a temporary folder and publish it atomically.
 
         ``build(folder)`` writes the files and may return per-file counts ``{relpath: {"tokens": ..,
-        "documents": .., other keys}}`` that go into the manifest's file entries. If a version with the
+        "documents": .., other keys}}`` that go into the manifest's file entries. When ``stats`` is not
+        given and the build wrote a ``stats.json``, its content becomes the manifest's stats. If a version with the
         same fingerprint already exists, the temporary folder is discarded and the existing manifest is
         returned.
         """
@@ -255,6 +257,8 @@ class ArtifactStore:
         tmp.mkdir()
         try:
             counts = build(tmp) or {}
+            if stats is None and (tmp / STATS).is_file():
+                stats = json.loads((tmp / STATS).read_text())
             files = describe_files(tmp, counts)
             fp = fingerprint(files)
             version = fp[:12]

@@ -61,6 +61,35 @@ def cmd_sample_corpus(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from pipelines.sources import SourceSpec, write_jsonl
+
+    spec = SourceSpec(path=args.path, format=args.format, name=args.source_name, license=args.license)
+    counts = write_jsonl([spec], args.out)
+    print(json.dumps(counts, indent=2, ensure_ascii=False, default=str))
+    return 0
+
+
+def cmd_instruct(args: argparse.Namespace) -> int:
+    from pipelines.instruct import curate_instructions, load_instruct_recipe
+
+    recipe = load_instruct_recipe(Path(args.recipe)) if args.recipe else load_instruct_recipe()
+    if args.languages:
+        recipe.languages = args.languages
+    store = _store(args)
+    m = store.publish(
+        "instruct",
+        args.name,
+        lambda folder: (
+            curate_instructions([Path(p) for p in args.inputs], folder, recipe) and None
+        ),  # writes stats.json
+        config={"inputs": args.inputs, "languages": recipe.languages},
+    )
+    print(format_table(stage_rows(m.stats)) if m.stats else "")
+    print(f"published {m.ref} at {m.root}")
+    return 0
+
+
 def cmd_curate(args: argparse.Namespace) -> int:
     from pipelines.curate import publish_corpus
     from pipelines.recipe import load_recipe
@@ -200,6 +229,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--recipe", default=None, help="recipe TOML (default configs/recipes/pt.toml)")
     s.add_argument("--workers", type=int, default=1)
     s.set_defaults(func=cmd_curate)
+
+    s = sub.add_parser("ingest", help="read a declared source (html, pdf, wiki, ...) into curation JSONL")
+    s.add_argument("path", help="file, folder or glob")
+    s.add_argument("--format", required=True, help="jsonl, parquet, text, html, warc, pdf or wiki")
+    s.add_argument("--source-name", required=True, help="name recorded in every document's source")
+    s.add_argument("--license", default="unknown")
+    s.add_argument("--out", required=True, help="output JSONL (rejections go beside it)")
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("instruct", help="validate instruction data and publish the kept conversations")
+    s.add_argument("inputs", nargs="+", help="Alpaca, ShareGPT, messages, OASST, GSM8K, Dolly files")
+    s.add_argument("--name", default="default")
+    s.add_argument("--recipe", default=None, help="recipe TOML (default configs/recipes/instruct.toml)")
+    s.add_argument("--languages", nargs="*", default=None, help="override the recipe's languages")
+    s.set_defaults(func=cmd_instruct)
 
     s = sub.add_parser("tokenizer", help="train a byte-level BPE tokenizer on a corpus version")
     s.add_argument("--corpus", required=True, help="corpus/<name>[/<version>]")

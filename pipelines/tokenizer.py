@@ -1,0 +1,140 @@
+"""Byte-level BPE tokenizer training for Portuguese, published as a versioned artifact.
+
+Choices and why:
+
+* **Byte-level BPE** (GPT-2 style) never meets an unknown character: accents, emoji and mojibake
+  all encode, and decoding gives back the exact text.
+* **NFC normalizer**: "é" can arrive as one code point or as "e" + combining accent; without NFC the
+  two spellings waste vocabulary and split words differently. Decoding returns the NFC form.
+* **Digits split one by one** (as Llama and PaLM do), so numbers are not tokenized by frequency
+  accident and arithmetic sees a consistent representation.
+* **Reserved special tokens at fixed ids 0..15** so chat and instruction formats can be added later
+  without retraining; ids fit uint16 (vocab <= 65 535) because shards store uint16.
+
+Documents are encoded with special tokens *escaped*: a literal ``<|endoftext|>`` typed inside a web
+page becomes ordinary bytes, never a control id. Only the shard writer inserts control tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+from garimpo.artifacts import ArtifactStore, Manifest, verify_or_raise
+
+TOKENIZER_FILE = "tokenizer.json"
+MAX_UINT16_VOCAB = 65_535
+EOS_TOKEN = "<|endoftext|>"
+SPECIAL_TOKENS: tuple[str, ...] = (
+    EOS_TOKEN,
+    "<|system|>",
+    "<|query|>",
+    "<|answer|>",
+    "<|think|>",
+    "<|context|>",
+    *(f"<|reserved_{i}|>" for i in range(10)),
+)
+
+
+def new_tokenizer() -> Tokenizer:
+    """An untrained byte-level BPE pipeline: NFC, single digits, GPT-2 byte mapping."""
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ]
+    )
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    tok.decoder = decoders.ByteLevel()
+    return tok
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 32000, min_frequency: int = 2) -> Tokenizer:
+    """Train on a stream of texts (consumed once, in batches) and return the tokenizer.
+
+    Memory is bounded by the pre-token counts, not by the corpus size. The special tokens take ids
+    0..15 in ``SPECIAL_TOKENS`` order; the 256 byte symbols always enter the vocabulary.
+    """
+    if not len(SPECIAL_TOKENS) + 256 <= vocab_size <= MAX_UINT16_VOCAB:
+        raise ValueError(
+            f"vocab_size must be between {len(SPECIAL_TOKENS) + 256} and {MAX_UINT16_VOCAB} "
+            f"(ids are stored as uint16), got {vocab_size}"
+        )
+    tok = new_tokenizer()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    assert tok.get_vocab_size() <= MAX_UINT16_VOCAB, "token ids must fit uint16"
+    for expected_id, token in enumerate(SPECIAL_TOKENS):
+        assert tok.token_to_id(token) == expected_id, f"{token} must have id {expected_id}"
+    return tok
+
+
+def document_encoder(tok: Tokenizer) -> Tokenizer:
+    """The tokenizer set up for document text: special-token strings are encoded as plain text."""
+    tok.encode_special_tokens = True
+    return tok
+
+
+def load_tokenizer(path: Path) -> Tokenizer:
+    """Load ``tokenizer.json`` ready to encode documents (special strings escaped)."""
+    return document_encoder(Tokenizer.from_file(str(path)))
+
+
+def special_token_ids(tok: Tokenizer) -> dict[str, int]:
+    return {token: tok.token_to_id(token) for token in SPECIAL_TOKENS}
+
+
+def corpus_batches(
+    corpus: Manifest, columns: list[str], batch_size: int = 256
+) -> Iterator[dict[str, list[Any]]]:
+    """Batches ``{column: values}`` of a corpus version's ``documents/*.parquet``, in file order."""
+    for entry in sorted(corpus.files, key=lambda f: f.path):
+        if entry.path.startswith("documents/") and entry.path.endswith(".parquet"):
+            for batch in pq.ParquetFile(corpus.path_of(entry)).iter_batches(batch_size, columns=columns):
+                yield batch.to_pydict()
+
+
+def corpus_texts(corpus: Manifest) -> Iterator[str]:
+    """Every non-empty document text of a corpus version, streamed."""
+    for batch in corpus_batches(corpus, ["text"]):
+        yield from (t for t in batch["text"] if t)
+
+
+def publish_tokenizer(store: ArtifactStore, name: str, corpus: Manifest, vocab_size: int) -> Manifest:
+    """Train on a corpus version's documents and publish ``tokenizer/<name>/<version>``."""
+    verify_or_raise(corpus)
+    min_frequency = 2
+    tok = train_tokenizer(corpus_texts(corpus), vocab_size=vocab_size, min_frequency=min_frequency)
+    text = tok.to_str(pretty=True)
+    config = {
+        "model": "byte-level BPE",
+        "vocab_size": vocab_size,
+        "min_frequency": min_frequency,
+        "normalizer": "NFC",
+        "digits": "individual",
+        "special_tokens": list(SPECIAL_TOKENS),
+    }
+
+    def build(folder: Path) -> None:
+        (folder / TOKENIZER_FILE).write_text(text, encoding="utf-8")
+
+    return store.publish(
+        "tokenizer",
+        name,
+        build,
+        config=config,
+        parents={"corpus": corpus.ref},
+        extra={"vocab_size": tok.get_vocab_size(), "special_tokens": special_token_ids(tok)},
+    )

@@ -1,0 +1,132 @@
+"""Checkpoints: everything a run needs to continue exactly where it stopped, written atomically.
+
+A run lives in ``<artifacts>/checkpoints/<run_name>/``::
+
+    step_0000100.pt   one checkpoint per saved step (the newest ``keep`` are kept)
+    latest            text file naming the newest checkpoint file
+    run.json          what the run is: lineage, configs, losses so far, checkpoint list
+    tokenizer.json    copy of the shards' tokenizer, so sampling and export need only this folder
+
+A checkpoint is a ``torch.save`` dict of tensors and plain containers only (model, optimizer and
+GradScaler states, sampler position, RNG states, step, tokens seen, loss history, model and training
+configs, lineage), so ``torch.load(weights_only=True)`` reads it: loading a checkpoint never runs
+pickled code. Each file is written to a temporary name, fsynced and renamed into place, and
+``latest`` moves only after that, so a run killed mid-save still resumes from the previous step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from garimpo.artifacts import ArtifactError
+
+LATEST = "latest"
+RUN_JSON = "run.json"
+FORMAT_VERSION = 1
+
+
+def checkpoint_name(step: int) -> str:
+    return f"step_{step:07d}.pt"
+
+
+def _replace_atomic(tmp: Path, final: Path) -> None:
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    _replace_atomic(tmp, path)
+
+
+def save_checkpoint(run_dir: Path, step: int, state: dict[str, Any], keep: int) -> Path:
+    """Write ``state`` as ``step_XXXXXXX.pt``, point ``latest`` at it and keep the newest ``keep``."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    final = run_dir / checkpoint_name(step)
+    tmp = run_dir / f".{final.name}.{os.getpid()}.tmp"
+    torch.save({"format_version": FORMAT_VERSION, **state}, tmp)
+    _replace_atomic(tmp, final)
+    write_text_atomic(run_dir / LATEST, final.name + "\n")
+    for old in list_checkpoints(run_dir)[:-keep]:
+        old.unlink()
+    return final
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    """Checkpoint files of a run, oldest first."""
+    return sorted(run_dir.glob("step_*.pt"))
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The checkpoint ``latest`` names, or None for a run with no checkpoint yet."""
+    pointer = run_dir / LATEST
+    if not pointer.is_file():
+        return None
+    path = run_dir / pointer.read_text().strip()
+    if not path.is_file():
+        raise ArtifactError(f"{pointer} names {path.name}, which does not exist")
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint file, or the latest checkpoint of a run folder."""
+    path = Path(path)
+    if path.is_dir():
+        found = latest_checkpoint(path)
+        if found is None:
+            raise ArtifactError(f"no checkpoint in {path} (no {LATEST} pointer)")
+        path = found
+    state = torch.load(path, map_location=map_location, weights_only=True)
+    if state.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(f"{path}: unsupported checkpoint format {state.get('format_version')!r}")
+    return state
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, numpy and torch (CPU and every CUDA device) generator states, as tensors and tuples."""
+    keys, pos, has_gauss, cached = np.random.get_state()[1:]
+    return {
+        "python": random.getstate(),
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what ``rng_state`` captured (CUDA states only when the device count matches)."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = state["numpy"]
+    np.random.set_state(
+        ("MT19937", n["keys"].cpu().numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
+    # generator states must be CPU byte tensors, whatever map_location the checkpoint was loaded with
+    torch.set_rng_state(state["torch"].cpu())
+    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def write_run_json(run_dir: Path, info: dict[str, Any]) -> None:
+    write_text_atomic(run_dir / RUN_JSON, json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+
+
+def read_run_json(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / RUN_JSON
+    if not path.is_file():
+        raise ArtifactError(f"no {RUN_JSON} in {run_dir}")
+    return json.loads(path.read_text())

@@ -1,0 +1,71 @@
+"""Text from a trained run: load a checkpoint and its tokenizer, generate with the KV cache, decode.
+
+The prompt is preceded by ``<|endoftext|>``, the token that precedes every document in the shards
+(each document ends with it), so the model sees the prompt as the start of a document. Generation
+stops at the next ``<|endoftext|>``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from garimpo.artifacts import ArtifactError, sha256_file
+from model.gpt import GPT, GPTConfig
+from train.checkpoint import load_checkpoint
+from train.tokenizer import Tokenizer
+
+EOS = "<|endoftext|>"
+
+
+def load_model(run_dir_or_checkpoint: str | Path, device: str = "cpu") -> tuple[GPT, dict]:
+    """The model of a checkpoint file (or a run folder's latest), in eval mode, and the raw state."""
+    state = load_checkpoint(run_dir_or_checkpoint, map_location=device)
+    model = GPT(GPTConfig.from_dict(state["model_config"])).to(device)
+    model.load_state_dict(state["model"])
+    return model.eval(), state
+
+
+def run_tokenizer(run_dir_or_checkpoint: str | Path, state: dict) -> Tokenizer:
+    """The run's copy of the shards' tokenizer, checked against the sha256 in the checkpoint."""
+    path = Path(run_dir_or_checkpoint)
+    run_dir = path if path.is_dir() else path.parent
+    tok_path = run_dir / "tokenizer.json"
+    if not tok_path.is_file():
+        raise ArtifactError(f"{run_dir} has no tokenizer.json (the shards named no tokenizer_file)")
+    expected = state["lineage"].get("tokenizer_sha256")
+    if expected and sha256_file(tok_path) != expected:
+        raise ArtifactError(f"{tok_path} does not match the tokenizer_sha256 the run trained with")
+    return Tokenizer(tok_path)
+
+
+def generate_text(
+    run_dir_or_checkpoint: str | Path,
+    prompt: str,
+    max_new_tokens: int = 128,
+    temperature: float = 0.8,
+    top_k: int | None = 50,
+    top_p: float | None = 0.95,
+    seed: int = 0,
+    device: str = "cpu",
+) -> str:
+    """Continue ``prompt`` with the model of a run folder or checkpoint file; returns the new text."""
+    model, state = load_model(run_dir_or_checkpoint, device)
+    tok = run_tokenizer(run_dir_or_checkpoint, state)
+    eos = tok.token_to_id(EOS)
+    if eos is None:
+        raise ArtifactError(f"{tok.path} has no {EOS} special token")
+    ids = [eos, *tok.encode(prompt)]
+    ids = ids[-max(1, model.cfg.seq_len - max_new_tokens) :]  # keep the end of an over-long prompt
+    with torch.no_grad():
+        new = model.generate(
+            ids,
+            min(max_new_tokens, model.cfg.seq_len - len(ids)),
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            stop_token=eos,
+            seed=seed,
+        )
+    return tok.decode(new, skip_special_tokens=True)

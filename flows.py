@@ -177,10 +177,9 @@ def train(params: TrainParams = TrainParams()) -> dict[str, Any]:  # noqa: B008
     """A shard version → a trained model with checkpoints that name their data version."""
     result = train_task(params)
     sample = sample_task(str(result["run_dir"]), params.prompt)
-    losses = result.get("losses", [])
     create_table_artifact(
         key=_key("loss", Path(str(result["run_dir"])).name),
-        table=[{"step": s, "train_loss": tl, "val_loss": vl} for s, tl, vl in losses],
+        table=[{"step": step, "train_loss": loss} for step, loss in enumerate(result["losses"], 1)],
         description=f"loss curve on {result['shards_ref']}",
     )
     create_markdown_artifact(

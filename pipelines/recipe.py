@@ -1,0 +1,209 @@
+"""The curation recipe: every setting the curation stages use, loaded from one TOML file.
+
+A recipe is a user-edited file (``configs/recipes/pt.toml``) rather than code so that thresholds can be
+tuned and versioned without touching the stages, and so that a corpus manifest records exactly what
+produced it (`Recipe.to_dict`). Each section is a small frozen dataclass whose field names match the
+datatrove filter arguments they feed, so a section maps onto its filter without a translation table.
+Unknown keys are an error: a typo in a threshold must not silently fall back to an English default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_RECIPE = Path(__file__).resolve().parents[1] / "configs" / "recipes" / "pt.toml"
+
+STAGES = ("normalize", "langid", "gopher_repetition", "gopher_quality", "fineweb_quality", "pii", "dedup")
+
+
+@dataclass(frozen=True)
+class NormalizeSettings:
+    """Which text repairs the normalize stage applies."""
+
+    fix_mojibake: bool = True
+    unicode_form: str = "NFC"
+    remove_invisible: bool = True
+    collapse_whitespace: bool = True
+
+
+@dataclass(frozen=True)
+class LangIdSettings:
+    """lid.176 score a document's top label must reach to be kept."""
+
+    min_score: float = 0.65
+
+
+@dataclass(frozen=True)
+class RepetitionSettings:
+    """Arguments of datatrove's GopherRepetitionFilter, plus the repeated-n-gram floor."""
+
+    dup_line_frac: float = 0.3
+    dup_para_frac: float = 0.3
+    dup_line_char_frac: float = 0.2
+    dup_para_char_frac: float = 0.2
+    top_n_grams: tuple[tuple[int, float], ...] = ((2, 0.2), (3, 0.18), (4, 0.16))
+    dup_n_grams: tuple[tuple[int, float], ...] = (
+        (5, 0.15),
+        (6, 0.14),
+        (7, 0.13),
+        (8, 0.12),
+        (9, 0.11),
+        (10, 0.1),
+    )
+    min_top_ngram_count: int = 2
+
+
+@dataclass(frozen=True)
+class GopherQualitySettings:
+    """Arguments of datatrove's GopherQualityFilter."""
+
+    min_doc_words: int = 50
+    max_doc_words: int = 100000
+    min_avg_word_length: int = 3
+    max_avg_word_length: int = 10
+    max_symbol_word_ratio: float = 0.1
+    max_bullet_lines_ratio: float = 0.9
+    max_ellipsis_lines_ratio: float = 0.3
+    max_non_alpha_words_ratio: float = 0.8
+    min_stop_words: int = 2
+    stop_words: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FineWebQualitySettings:
+    """Arguments of datatrove's FineWebQualityFilter."""
+
+    line_punct_thr: float = 0.12
+    line_punct_exclude_zero: bool = False
+    short_line_thr: float = 0.67
+    short_line_length: int = 30
+    char_duplicates_ratio: float = 0.01
+    new_line_ratio: float = 0.3
+    closing_marks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PiiSettings:
+    """Which personal data the pii stage masks, and with what."""
+
+    emails: bool = True
+    phones: bool = True
+    cpf: bool = True
+    cnpj: bool = True
+    ips: bool = True
+    email_placeholder: str = "<EMAIL>"
+    phone_placeholder: str = "<TELEFONE>"
+    cpf_placeholder: str = "<CPF>"
+    cnpj_placeholder: str = "<CNPJ>"
+    ip_placeholder: str = "<IP>"
+
+
+@dataclass(frozen=True)
+class DedupSettings:
+    """Exact and MinHash near-duplicate removal (word n-grams, LSH bands x rows)."""
+
+    exact: bool = True
+    near: bool = True
+    ngram: int = 5
+    bands: int = 14
+    rows: int = 8
+    seed: int = 1
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """How the curated corpus is laid out in parquet files."""
+
+    rows_per_file: int = 50000
+    compression: str = "zstd"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """All curation settings for one language."""
+
+    name: str = "pt"
+    language: str = "pt"
+    word_tokenizer: str = "por"
+    stages: tuple[str, ...] = STAGES
+    normalize: NormalizeSettings = field(default_factory=NormalizeSettings)
+    langid: LangIdSettings = field(default_factory=LangIdSettings)
+    gopher_repetition: RepetitionSettings = field(default_factory=RepetitionSettings)
+    gopher_quality: GopherQualitySettings = field(default_factory=GopherQualitySettings)
+    fineweb_quality: FineWebQualitySettings = field(default_factory=FineWebQualitySettings)
+    pii: PiiSettings = field(default_factory=PiiSettings)
+    dedup: DedupSettings = field(default_factory=DedupSettings)
+    output: OutputSettings = field(default_factory=OutputSettings)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recipe as plain JSON-able data (what a manifest's ``config`` records)."""
+        return _jsonable(dataclasses.asdict(self))
+
+    def replace(self, **sections: Any) -> Recipe:
+        """A copy with whole sections or top-level fields replaced (handy for experiments and tests)."""
+        return dataclasses.replace(self, **sections)
+
+
+def load_recipe(path: str | Path = DEFAULT_RECIPE) -> Recipe:
+    """Read a recipe TOML file; unknown sections, keys and stage names raise ValueError."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        data = tomllib.load(f)
+    return recipe_from_dict(data, origin=str(path))
+
+
+def recipe_from_dict(data: dict[str, Any], origin: str = "recipe") -> Recipe:
+    """Build a Recipe from parsed TOML (or `Recipe.to_dict` output), checking every key."""
+    kwargs: dict[str, Any] = {}
+    fields = {f.name: f for f in dataclasses.fields(Recipe)}
+    for key, value in data.items():
+        if key not in fields:
+            raise ValueError(f"{origin}: unknown recipe key {key!r}; expected one of {sorted(fields)}")
+        section_type = _SECTIONS.get(key)
+        kwargs[key] = _section(section_type, value, f"{origin} [{key}]") if section_type else value
+    if "stages" in kwargs:
+        stages = tuple(kwargs["stages"])
+        unknown = [s for s in stages if s not in STAGES]
+        if unknown or len(set(stages)) != len(stages):
+            raise ValueError(f"{origin}: stages {list(stages)} must be distinct names from {list(STAGES)}")
+        kwargs["stages"] = stages
+    return Recipe(**kwargs)
+
+
+_SECTIONS: dict[str, type] = {
+    "normalize": NormalizeSettings,
+    "langid": LangIdSettings,
+    "gopher_repetition": RepetitionSettings,
+    "gopher_quality": GopherQualitySettings,
+    "fineweb_quality": FineWebQualitySettings,
+    "pii": PiiSettings,
+    "dedup": DedupSettings,
+    "output": OutputSettings,
+}
+
+
+def _section(cls: type, values: dict[str, Any], where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ValueError(f"{where}: expected a table, got {type(values).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; expected some of {sorted(names)}")
+    # TOML arrays arrive as lists; frozen dataclasses hold tuples so recipes stay hashable and immutable.
+    return cls(**{k: _tuples(v) for k, v in values.items()})
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value

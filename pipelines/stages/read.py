@@ -1,0 +1,131 @@
+"""Read stage: JSONL lines in, one Document per line out, bad lines included.
+
+A line that is not valid UTF-8, not JSON, not an object, or has no usable ``text`` still becomes a
+Document (its raw line as text, marked with ``metadata["read_error"]``) so that `InputCheck` rejects it
+with a readable reason and the run's counts include it. Nothing in the input can crash a run or vanish.
+
+Every document gets its provenance, ``input_file`` (path relative to the inputs' common folder, so the
+output does not depend on where the data sits) and ``input_line`` (1-based). The pair is the stable
+order key of the whole pipeline: dedup keeps the first copy in that order and outputs are sorted by it,
+whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.filters.base_filter import BaseFilter
+
+READ_ERROR = "read_error"
+
+
+def order_key(doc: Document) -> tuple[str, int]:
+    """Input order of a document: (input_file, input_line); documents without provenance sort first."""
+    return doc.metadata.get("input_file", ""), doc.metadata.get("input_line", 0)
+
+
+def relative_names(paths: list[Path]) -> dict[Path, str]:
+    """Each input's path relative to the inputs' common folder (POSIX form)."""
+    resolved = [p.resolve() for p in paths]
+    base = Path(os.path.commonpath([p.parent for p in resolved])) if resolved else Path()
+    return {p: r.relative_to(base).as_posix() for p, r in zip(paths, resolved, strict=True)}
+
+
+class JsonlSource(PipelineStep):
+    """Reads JSONL files (``id``, ``text``, ``source``, optional ``metadata``; ``.gz`` allowed).
+
+    Other top-level fields go into metadata. Rank ``r`` of ``world_size`` reads files ``r, r+N, ...`` of
+    the sorted input list. Blank lines are skipped: they hold no document.
+    """
+
+    name = "📖 JSONL source"
+    type = "📖 - READER"
+
+    def __init__(self, paths: list[str | Path]) -> None:
+        super().__init__()
+        names = relative_names([Path(p) for p in paths])
+        self.files = sorted((name, str(path)) for path, name in names.items())
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        for name, path in self.files[rank::world_size]:
+            for doc in read_jsonl(Path(path), name):
+                self.stat_update("documents")
+                if READ_ERROR in doc.metadata:
+                    self.stat_update(f"read_error_{doc.metadata[READ_ERROR]}")
+                yield doc
+
+
+def read_jsonl(path: Path, name: str) -> Iterator[Document]:
+    """Documents of one JSONL file; malformed lines come back marked with ``read_error``."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    stem = Path(name).name.split(".")[0]
+    with opener(path, "rb") as f:
+        for line_no, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            yield parse_line(raw, stem, name, line_no)
+
+
+def parse_line(raw: bytes, stem: str, name: str, line_no: int) -> Document:
+    """One JSONL line as a Document, or as a marked error Document holding the raw line."""
+    provenance = {"input_file": name, "input_line": line_no}
+    fallback_id = f"{stem}:{line_no}"
+
+    def error(reason: str, detail: str, text: str, doc_id: object = None) -> Document:
+        meta = {"source": stem, **provenance, READ_ERROR: reason, "read_error_detail": detail}
+        return Document(text=text, id=str(doc_id) if doc_id not in (None, "") else fallback_id, metadata=meta)
+
+    try:
+        line = raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as e:
+        return error(
+            "invalid_utf8", f"byte {e.start}: {e.reason}", raw.decode("utf-8", errors="replace").rstrip()
+        )
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as e:
+        return error("malformed_json", e.msg + f" at column {e.colno}", line)
+    if not isinstance(record, dict):
+        return error("not_an_object", f"a JSON {type(record).__name__}, not an object", line)
+    doc_id = record.pop("id", None)
+    if isinstance(doc_id, dict | list):
+        return error("id_not_scalar", f"'id' is a JSON {type(doc_id).__name__}", line)
+    text = record.pop("text", None)
+    if text is None:
+        return error("missing_text", f"no 'text' field (fields: {sorted(record)})", line, doc_id)
+    if not isinstance(text, str):
+        return error("text_not_string", f"'text' is a {type(text).__name__}", line, doc_id)
+    metadata = record.pop("metadata", None) or {}
+    if not isinstance(metadata, dict):
+        return error("metadata_not_object", f"'metadata' is a {type(metadata).__name__}", line, doc_id)
+    source = record.pop("source", None)
+    metadata = {**record, **metadata, "source": str(source) if source else stem, **provenance}
+    try:
+        # Lone surrogates ("\ud800") parse as JSON but cannot be written as UTF-8 later.
+        json.dumps([text, metadata], ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as e:
+        return error(
+            "invalid_unicode", f"unpaired surrogate at {e.start}", line.encode("utf-8", "replace").decode()
+        )
+    return Document(text=text, id=str(doc_id) if doc_id not in (None, "") else fallback_id, metadata=metadata)
+
+
+class InputCheck(BaseFilter):
+    """Rejects documents marked by the reader, and documents whose text is empty or only whitespace."""
+
+    name = "🚦 Input check"
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if READ_ERROR in doc.metadata:
+            return False, doc.metadata.pop(READ_ERROR)
+        if not doc.text.strip():
+            return False, "empty_text"
+        return True

@@ -70,33 +70,84 @@ def _key(*parts: str) -> str:
 
 
 @task(name="write-sample-corpus")
-def write_sample_task(artifacts: str) -> list[str]:
+def write_sample_task(artifacts: str) -> dict[str, list[str]]:
     from pipelines.sample_corpus import write_sample_corpus
 
     out = Path(artifacts) / "inputs" / "sample"
-    info = write_sample_corpus(out)
-    return [str(p) for p in sorted(out.glob("*.jsonl")) if p.name != "instruct.jsonl"] or info["files"]
+    write_sample_corpus(out)
+    files = sorted(out.glob("*.jsonl"))
+    return {
+        "text": [str(p) for p in files if p.name != "instruct.jsonl"],
+        "instruct": [str(p) for p in files if p.name == "instruct.jsonl"],
+    }
 
 
-@task(name="curate")
-def curate_task(params: CleanCorpusParams, inputs: list[str]) -> Manifest:
+def _work_dir(params: CleanCorpusParams, key: str) -> Path:
+    return Path(params.artifacts) / ".work" / f"corpus-{params.name}-{key[:12]}"
+
+
+@task(name="curation-stage", task_run_name="{stage}")
+def stage_task(stage: str, params: CleanCorpusParams, inputs: list[str], key: str) -> dict[str, Any]:
+    from pipelines.curate import run_stage
+    from pipelines.recipe import load_recipe
+
+    return run_stage(
+        stage, load_recipe(params.recipe), _work_dir(params, key), [Path(p) for p in inputs], params.workers
+    )
+
+
+@task(name="publish-corpus")
+def publish_corpus_task(params: CleanCorpusParams, inputs: list[str], key: str) -> Manifest:
+    import shutil
+
     from pipelines.curate import publish_corpus
     from pipelines.recipe import load_recipe
 
+    work = _work_dir(params, key)
     store = ArtifactStore(params.artifacts)
-    return publish_corpus(
-        store, params.name, [Path(p) for p in inputs], load_recipe(params.recipe), workers=params.workers
+    manifest = publish_corpus(
+        store, params.name, [Path(p) for p in inputs], load_recipe(params.recipe), params.workers, work
     )
+    shutil.rmtree(work, ignore_errors=True)
+    return manifest
+
+
+@task(name="curate-instructions")
+def instruct_task(params: CleanCorpusParams, inputs: list[str]) -> Manifest:
+    from pipelines.instruct import publish_instructions
+
+    return publish_instructions(ArtifactStore(params.artifacts), params.name, [Path(p) for p in inputs])
 
 
 @flow(name="clean-corpus", log_prints=True)
 def clean_corpus(params: CleanCorpusParams = CleanCorpusParams()) -> str:  # noqa: B008
-    """Sources → normalize → language ID → quality → PII → dedup → a published corpus version."""
+    """Sources → normalize → language ID → quality → PII → dedup → a published corpus version.
+
+    Each stage is its own task. Work is keyed on the inputs' content and the recipe: a rerun with
+    unchanged inputs returns the published version at once, and a killed run resumes at the first
+    unfinished stage.
+    """
+    from pipelines.curate import input_key, stage_names
+    from pipelines.recipe import load_recipe
+
     inputs = [p for p in params.inputs if p != SAMPLE_INPUTS]
+    instruct_inputs: list[str] = []
     if SAMPLE_INPUTS in params.inputs:
-        inputs += write_sample_task(params.artifacts)
-    manifest = curate_task(params, inputs)
+        sample = write_sample_task(params.artifacts)
+        inputs += sample["text"]
+        instruct_inputs += sample["instruct"]
+    recipe = load_recipe(params.recipe)
+    key = input_key([Path(p) for p in inputs], recipe)
+    store = ArtifactStore(params.artifacts)
+    if store.find("corpus", params.name, input_fingerprint=key) is None:
+        for stage in stage_names(recipe):
+            stage_task(stage, params, inputs, key)
+    manifest = publish_corpus_task(params, inputs, key)
     rows = stage_rows(manifest.stats)
+    if instruct_inputs:
+        instruct = instruct_task(params, instruct_inputs)
+        rows += stage_rows(instruct.stats)
+        print(f"instructions: {instruct.ref} at {instruct.root}")
     create_table_artifact(
         key=_key("curation", params.name), table=rows, description=f"curation stages of {manifest.ref}"
     )
@@ -189,7 +240,7 @@ def train(params: TrainParams = TrainParams()) -> dict[str, Any]:  # noqa: B008
     )
     print(f"final val loss {result['final_val_loss']:.4f}; checkpoint {result['checkpoint_path']}")
     print(f"sample: {sample}")
-    return {**result, "sample": sample}
+    return {**result, "prompt": params.prompt, "sample": sample}
 
 
 @flow(name="garimpo-demo", log_prints=True)

@@ -194,6 +194,15 @@ def fingerprint(files: Iterable[FileEntry]) -> str:
     return h.hexdigest()
 
 
+def fingerprint_inputs(paths: Iterable[str | os.PathLike[str]], settings: Any = None) -> str:
+    """A content key for a build's inputs: sha256 over each input file's sha256 and the settings' JSON."""
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(f"{Path(p).name}\0{sha256_file(Path(p))}\n".encode())
+    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
 def describe_files(folder: Path, counts: dict[str, dict[str, Any]] | None = None) -> list[FileEntry]:
     """A FileEntry for every regular file under ``folder`` (manifest excluded), with optional counts."""
     counts = counts or {}
@@ -216,6 +225,20 @@ def describe_files(folder: Path, counts: dict[str, dict[str, Any]] | None = None
     return entries
 
 
+@dataclass
+class Built:
+    """What a ``build`` callback may return to ``ArtifactStore.publish``.
+
+    ``counts`` are per-file entries (``{relpath: {"tokens": .., "documents": .., other keys}}``);
+    ``stats`` and ``extra`` are known only once the files are written (timings, split totals) and
+    complete the manifest's fields of the same name.
+    """
+
+    counts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stats: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
 class ArtifactStore:
     """Reads and publishes artifact versions under one root folder."""
 
@@ -233,7 +256,7 @@ class ArtifactStore:
         self,
         kind: str,
         name: str,
-        build: Callable[[Path], dict[str, Any] | None],
+        build: Callable[[Path], Built | dict[str, dict[str, Any]] | None],
         *,
         config: dict[str, Any] | None = None,
         parents: dict[str, str] | None = None,
@@ -244,8 +267,9 @@ class ArtifactStore:
         """Build an artifact into a temporary folder and publish it atomically.
 
         ``build(folder)`` writes the files and may return per-file counts ``{relpath: {"tokens": ..,
-        "documents": .., other keys}}`` that go into the manifest's file entries. When ``stats`` is not
-        given and the build wrote a ``stats.json``, its content becomes the manifest's stats. If a version with the
+        "documents": .., other keys}}`` that go into the manifest's file entries, or a ``Built`` that
+        also carries stats and extra fields known only after building. When no stats are given either
+        way and the build wrote a ``stats.json``, its content becomes the manifest's stats. If a version with the
         same fingerprint already exists, the temporary folder is discarded and the existing manifest is
         returned.
         """
@@ -256,7 +280,12 @@ class ArtifactStore:
             shutil.rmtree(tmp)
         tmp.mkdir()
         try:
-            counts = build(tmp) or {}
+            built = build(tmp)
+            if not isinstance(built, Built):
+                built = Built(counts=built or {})
+            counts = built.counts
+            stats = built.stats if built.stats is not None else stats
+            extra = {**(extra or {}), **built.extra}
             if stats is None and (tmp / STATS).is_file():
                 stats = json.loads((tmp / STATS).read_text())
             files = describe_files(tmp, counts)
@@ -330,6 +359,16 @@ class ArtifactStore:
             return []
         out = [load_manifest(p) for p in name_dir.iterdir() if (p / MANIFEST).is_file()]
         return sorted(out, key=lambda m: m.created)
+
+    def find(self, kind: str, name: str, **config: Any) -> Manifest | None:
+        """The newest version whose config has all the given key/value pairs (e.g. an input fingerprint).
+
+        This is how flows skip work whose inputs have not changed: the key is content, not paths.
+        """
+        for m in reversed(self.versions(kind, name)):
+            if all(m.config.get(k) == v for k, v in config.items()) and not verify(m, checksums=False):
+                return m
+        return None
 
     def names(self, kind: str) -> list[str]:
         d = self.root / kind

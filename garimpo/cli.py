@@ -24,7 +24,20 @@ def _store(args: argparse.Namespace) -> ArtifactStore:
     return ArtifactStore(args.artifacts)
 
 
+def _quiet_datatrove() -> None:
+    """datatrove prints every executor's full stats table to stderr (its per-stage stats.json keeps
+    them); silence it unless GARIMPO_VERBOSE is set."""
+    if os.environ.get("GARIMPO_VERBOSE"):
+        return
+    try:
+        from loguru import logger
+    except ImportError:
+        return
+    logger.disable("datatrove")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    _quiet_datatrove()
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -43,7 +56,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     splits = shards.extra.get("splits", {})
     print("tokens written: " + ", ".join(f"{s} {v['tokens']}" for s, v in sorted(splits.items())))
     print(f"step-0 loss {result['step0_loss']:.4f}; final val loss {result['final_val_loss']:.4f}")
-    print(f"sample: {result['sample']!r}")
+    print(f"sample: {result['prompt']!r} → {result['sample']!r}")
     print("artifacts:")
     print(f"  corpus      {corpus.root}")
     print(f"  tokenizer   {ArtifactStore(args.artifacts).load_ref(shards.parents['tokenizer']).root}")
@@ -71,26 +84,19 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_instruct(args: argparse.Namespace) -> int:
-    from pipelines.instruct import curate_instructions, load_instruct_recipe
+    from pipelines.instruct import load_instruct_recipe, publish_instructions
 
     recipe = load_instruct_recipe(Path(args.recipe)) if args.recipe else load_instruct_recipe()
     if args.languages:
         recipe.languages = args.languages
-    store = _store(args)
-    m = store.publish(
-        "instruct",
-        args.name,
-        lambda folder: (
-            curate_instructions([Path(p) for p in args.inputs], folder, recipe) and None
-        ),  # writes stats.json
-        config={"inputs": args.inputs, "languages": recipe.languages},
-    )
-    print(format_table(stage_rows(m.stats)) if m.stats else "")
+    m = publish_instructions(_store(args), args.name, [Path(p) for p in args.inputs], recipe)
+    print(format_table(stage_rows(m.stats)))
     print(f"published {m.ref} at {m.root}")
     return 0
 
 
 def cmd_curate(args: argparse.Namespace) -> int:
+    _quiet_datatrove()
     from pipelines.curate import publish_corpus
     from pipelines.recipe import load_recipe
 

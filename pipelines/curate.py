@@ -27,7 +27,7 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter
 
-from garimpo.artifacts import ArtifactStore, Manifest
+from garimpo.artifacts import ArtifactStore, Built, Manifest, fingerprint_inputs
 from pipelines.recipe import Recipe, load_recipe
 from pipelines.stages.accounting import REASON_KEY, iter_records, reject_reason, stage_counts, summarize
 from pipelines.stages.dedup import Deduplicator
@@ -183,34 +183,52 @@ def curate(
         return finalize(work, out_dir, recipe, seconds_in_stats=seconds_in_stats)
 
 
+def input_key(inputs: list[Path], recipe: Recipe) -> str:
+    """Content key of a curation run: the input files' checksums and the recipe, never their paths."""
+    return fingerprint_inputs(inputs, recipe.to_dict())
+
+
 def publish_corpus(
-    store: ArtifactStore, name: str, inputs: list[Path], recipe: Recipe | None = None, workers: int = 1
+    store: ArtifactStore,
+    name: str,
+    inputs: list[Path],
+    recipe: Recipe | None = None,
+    workers: int = 1,
+    work_dir: Path | None = None,
 ) -> Manifest:
     """Curate ``inputs`` and publish the result as ``corpus/<name>/<version>`` in ``store``.
 
-    stats.json inside the artifact carries no timings, so the version (a fingerprint of the files) is the
-    same for the same inputs and recipe; the manifest's ``stats`` has the timings.
+    With ``work_dir``, stages already finished there are not run again, so a killed run resumes (and a
+    caller can run the stages one by one first, as the Prefect flow does). When a version of ``name``
+    was already built from the same input contents and recipe, it is returned without any work.
+    stats.json inside the
+    artifact carries no timings, so the version (a fingerprint of the files) is the same for the same
+    inputs and recipe; the manifest's ``stats`` has the timings.
     """
     recipe = recipe or load_recipe()
-    with tempfile.TemporaryDirectory(prefix="garimpo-corpus-") as tmp:
-        built = Path(tmp) / "corpus"
-        stats = curate(
-            inputs, built, recipe, workers=workers, work_dir=Path(tmp) / "work", seconds_in_stats=False
-        )
+    key = input_key(inputs, recipe)
+    done = store.find("corpus", name, input_fingerprint=key)
+    if done is not None:
+        return done
+    with tempfile.TemporaryDirectory(prefix="garimpo-curate-") as tmp:
+        work = Path(work_dir) if work_dir is not None else Path(tmp)
+        for stage in stage_names(recipe):
+            run_stage(stage, recipe, work, inputs=inputs, workers=workers)
 
-        def build(folder: Path) -> dict[str, dict[str, Any]]:
-            counts = {}
-            for path in sorted(built.rglob("*")):
-                if path.is_file():
-                    rel = path.relative_to(built).as_posix()
-                    (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(path, folder / rel)
-                    if path.suffix == ".parquet":
-                        counts[rel] = {"documents": _parquet_rows(path)}
-            return counts
+        def build(folder: Path) -> Built:
+            stats = finalize(work, folder, recipe, seconds_in_stats=False)
+            counts = {
+                p.relative_to(folder).as_posix(): {"documents": _parquet_rows(p)}
+                for p in sorted(folder.rglob("*.parquet"))
+            }
+            return Built(counts=counts, stats=stats)
 
-        config = {"recipe": recipe.to_dict(), "inputs": [Path(p).name for p in inputs]}
-        return store.publish("corpus", name, build, config=config, stats=stats)
+        config = {
+            "recipe": recipe.to_dict(),
+            "inputs": [Path(p).name for p in inputs],
+            "input_fingerprint": key,
+        }
+        return store.publish("corpus", name, build, config=config)
 
 
 def _row(record: dict[str, Any], stage: str | None = None) -> dict[str, Any]:

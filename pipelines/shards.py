@@ -7,6 +7,12 @@ The layout is datatrove's ``DocumentTokenizer`` format (see ``docs/formats.md``)
 * ``<split>_<NNNNN>.ds.index`` little-endian uint64 cumulative document ends, in tokens;
 * ``<split>_<NNNNN>.ds.loss``  one byte per token (1 = train on it), only for masked data.
 
+Instruction conversations (an ``instruct`` artifact) go into their own files,
+``sft-<split>_<NNNNN>.ds`` + ``.ds.index`` + ``.ds.loss``, rendered by the chat template with a mask
+that is 1 only on what the model must answer. Keeping them apart from the text shards means the text
+files are byte-identical with or without instruction data, and a reader that ignores ``.ds.loss``
+still sees whole conversations. Every file entry names its ``source`` (``text`` or ``instruct``).
+
 Every document ends with one ``<|endoftext|>`` that belongs to it, and a document is never split
 across shards, so a reader can always recover whole documents from one file. The train/val split is
 a hash of the document id: it does not depend on order, worker count or corpus size, and a document
@@ -16,10 +22,11 @@ can never land in both splits.
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing
 import shutil
 import tempfile
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
@@ -29,6 +36,8 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from garimpo.artifacts import ArtifactError, ArtifactStore, Manifest, verify_or_raise
+from pipelines.instruct.render import render, special_ids
+from pipelines.instruct.schema import Conversation
 from pipelines.tokenizer import (
     EOS_TOKEN,
     MAX_UINT16_VOCAB,
@@ -42,18 +51,24 @@ SPLITS = ("train", "val")
 TOKEN_DTYPE = np.dtype("<u2")
 INDEX_DTYPE = np.dtype("<u8")
 LOSS_DTYPE = np.dtype("u1")
+SOURCES = ("text", "instruct")
+CONVERSATIONS_FILE = "conversations.jsonl"
+INSTRUCT_PREFIX = "sft-"
+MAX_SKIPPED_IDS = 100  # skipped conversation ids listed in the stats; the counts cover all of them
 
 
 class ShardWriter:
     """Appends documents to ``<split>_<NNNNN>.ds`` files, starting a new shard before one would grow
     past ``max_tokens_per_shard``. A single document longer than the limit gets a shard of its own
-    rather than being cut. Loss masks are all-or-nothing per writer: the first ``add`` decides."""
+    rather than being cut. Loss masks are all-or-nothing per writer: the first ``add`` decides.
+    ``prefix`` goes before the file names (``sft-`` for instruction data)."""
 
-    def __init__(self, folder: Path, split: str, max_tokens_per_shard: int) -> None:
+    def __init__(self, folder: Path, split: str, max_tokens_per_shard: int, prefix: str = "") -> None:
         if max_tokens_per_shard < 1:
             raise ValueError(f"max_tokens_per_shard must be positive, got {max_tokens_per_shard}")
         self.folder = Path(folder)
         self.split = split
+        self.prefix = prefix
         self.max_tokens_per_shard = max_tokens_per_shard
         self._with_loss: bool | None = None
         self._number = -1
@@ -64,7 +79,7 @@ class ShardWriter:
 
     @property
     def _name(self) -> str:
-        return f"{self.split}_{self._number:05d}.ds"
+        return f"{self.prefix}{self.split}_{self._number:05d}.ds"
 
     def add(self, ids: Sequence[int], loss_mask: Sequence[int] | None = None) -> None:
         """Append one document (its EOS already included) and its optional 0/1 loss mask."""
@@ -216,6 +231,96 @@ def write_shards(
     return counts
 
 
+def _conversation_lines(instruct: Manifest) -> Iterator[tuple[int, str]]:
+    with open(instruct.path_of(CONVERSATIONS_FILE), encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if line.strip():
+                yield number, line
+
+
+def _line_id(number: int, line: str) -> str:
+    """The conversation's id, or ``line:<number>`` when the line has none (or is not JSON)."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        record = None
+    own = record.get("id") if isinstance(record, dict) else None
+    return own if isinstance(own, str) and own else f"line:{number}"
+
+
+class SkippedConversation(ValueError):
+    """A conversation that cannot go into a shard; ``reason`` is the short name counted in the stats."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def render_line(line: str, tok: Tokenizer) -> tuple[list[int], list[int]]:
+    """``(ids, loss_mask)`` of one ``conversations.jsonl`` line; SkippedConversation if it can't be."""
+    try:
+        conv = Conversation.from_dict(json.loads(line))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
+        raise SkippedConversation("malformed_record", f"{type(error).__name__}: {error}") from error
+    try:
+        ids, mask = render(conv, tok)
+    except ValueError as error:
+        raise SkippedConversation("render_failed", str(error)) from error
+    if max(ids) > MAX_UINT16_VOCAB:
+        raise SkippedConversation("id_exceeds_uint16", f"token id {max(ids)} > {MAX_UINT16_VOCAB}")
+    return ids, mask
+
+
+def write_instruct_shards(
+    folder: Path, instruct: Manifest, tokenizer_text: str, val_fraction: float, max_tokens_per_shard: int
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Render every conversation of an instruct version into ``sft-<split>_<NNNNN>.ds`` (+ index, loss).
+
+    The conversation's ids already end with ``<|endoftext|>`` (the template closes with it), so no EOS
+    is added. Returns the per-file manifest counts and the stats of the run: ``in == kept + rejected``,
+    a conversation that cannot be rendered is counted under its reason instead of stopping the build.
+    """
+    tok = Tokenizer.from_str(tokenizer_text)
+    val_ids = validation_ids(
+        (_line_id(number, line) for number, line in _conversation_lines(instruct)), val_fraction
+    )
+    writers = {
+        split: ShardWriter(folder, split, max_tokens_per_shard, prefix=INSTRUCT_PREFIX) for split in SPLITS
+    }
+    reasons: Counter[str] = Counter()
+    skipped: list[dict[str, str]] = []
+    total = 0
+    for number, line in _conversation_lines(instruct):
+        total += 1
+        conv_id = _line_id(number, line)
+        try:
+            ids, mask = render_line(line, tok)
+        except SkippedConversation as skip:
+            reasons[skip.reason] += 1
+            if len(skipped) < MAX_SKIPPED_IDS:
+                skipped.append({"id": conv_id, "reason": skip.reason, "detail": skip.detail[:200]})
+            continue
+        writers["val" if conv_id in val_ids else "train"].add(ids, loss_mask=mask)
+    counts: dict[str, dict[str, Any]] = {}
+    for writer in writers.values():
+        counts.update(writer.close())
+    rejected = sum(reasons.values())
+    stats = {
+        "stage": "instruct_render",
+        "in": total,
+        "kept": total - rejected,
+        "rejected": rejected,
+        "reasons": dict(reasons),
+        "skipped": skipped,
+    }
+    return counts, stats
+
+
+def _with_source(counts: dict[str, dict[str, Any]], source: str) -> dict[str, dict[str, Any]]:
+    return {path: {**c, "source": source} for path, c in counts.items()}
+
+
 def split_totals(counts: dict[str, dict[str, Any]]) -> dict[str, dict[str, int]]:
     """``{split: {"tokens", "documents", "files"}}`` summed over the ``.ds`` entries of ``counts``."""
     totals = {split: {"tokens": 0, "documents": 0, "files": 0} for split in SPLITS}
@@ -228,21 +333,40 @@ def split_totals(counts: dict[str, dict[str, Any]]) -> dict[str, dict[str, int]]
     return totals
 
 
+def source_totals(counts: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, int]]]:
+    """``{source: {split: {"tokens", "documents", "files"}}}`` for every source present in ``counts``."""
+    present = {c["source"] for c in counts.values()}
+    return {
+        source: split_totals({p: c for p, c in counts.items() if c["source"] == source})
+        for source in SOURCES
+        if source in present
+    }
+
+
 def build_shards(
     store: ArtifactStore,
     name: str,
     corpus: Manifest,
     tokenizer: Manifest,
+    instruct: Manifest | None = None,
     val_fraction: float = 0.05,
     max_tokens_per_shard: int = 50_000_000,
     workers: int = 1,
 ) -> Manifest:
     """Encode a corpus version with a tokenizer version and publish ``shards/<name>/<version>``.
 
-    The output does not depend on ``workers``: documents keep corpus order within each split.
+    With ``instruct`` (an instruct version), its conversations are rendered with the chat template
+    into ``sft-*`` shards with loss masks beside the text shards, which stay exactly as without it.
+    The output does not depend on ``workers``: documents keep corpus order within each split, and
+    conversations keep file order.
     """
     verify_or_raise(corpus)
     verify_or_raise(tokenizer)
+    if instruct is not None:
+        verify_or_raise(instruct)
+        if instruct.kind != "instruct":
+            raise ArtifactError(f"{instruct.ref}: expected an instruct artifact, got kind {instruct.kind!r}")
+        instruct.file(CONVERSATIONS_FILE)
     tokenizer_path = tokenizer.path_of(TOKENIZER_FILE)
     tokenizer_text = tokenizer_path.read_text(encoding="utf-8")
     tok = Tokenizer.from_str(tokenizer_text)
@@ -250,6 +374,11 @@ def build_shards(
         raise ArtifactError(f"{tokenizer.ref}: vocab {tok.get_vocab_size()} does not fit uint16 shards")
     if tok.token_to_id(EOS_TOKEN) is None:
         raise ArtifactError(f"{tokenizer.ref}: tokenizer has no {EOS_TOKEN} token")
+    if instruct is not None:
+        try:
+            special_ids(tok)
+        except ValueError as error:
+            raise ArtifactError(f"{tokenizer.ref}: cannot render conversations: {error}") from error
     val_ids = validation_ids(
         (doc_id for batch in corpus_batches(corpus, ["id"]) for doc_id in batch["id"]), val_fraction
     )
@@ -259,9 +388,20 @@ def build_shards(
     store.root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".shards-staging-", dir=store.root))
     try:
-        counts = write_shards(staging, corpus, tokenizer_text, val_ids, max_tokens_per_shard, workers)
+        counts = _with_source(
+            write_shards(staging, corpus, tokenizer_text, val_ids, max_tokens_per_shard, workers), "text"
+        )
+        stats: dict[str, Any] = {}
+        parents = {"corpus": corpus.ref, "tokenizer": tokenizer.ref}
+        if instruct is not None:
+            instruct_counts, stats["instruct"] = write_instruct_shards(
+                staging, instruct, tokenizer_text, val_fraction, max_tokens_per_shard
+            )
+            counts.update(_with_source(instruct_counts, "instruct"))
+            parents["instruct"] = instruct.ref
         shutil.copyfile(tokenizer_path, staging / TOKENIZER_FILE)
         totals = split_totals(counts)
+        sources = source_totals(counts)
 
         def build(folder: Path) -> dict[str, dict[str, Any]]:
             for p in staging.iterdir():
@@ -278,11 +418,12 @@ def build_shards(
                 "split_rule": "sha256(id)[:8] / 2**64 < val_fraction",
                 "eos_policy": f"one {EOS_TOKEN} after every document, counted in that document",
             },
-            parents={"corpus": corpus.ref, "tokenizer": tokenizer.ref},
+            parents=parents,
             stats={
                 "documents": sum(t["documents"] for t in totals.values()),
                 "tokens": sum(t["tokens"] for t in totals.values()),
                 **totals,
+                **stats,
             },
             extra={
                 "dtype": "uint16",
@@ -292,16 +433,22 @@ def build_shards(
                 "tokenizer_file": TOKENIZER_FILE,
                 "tokenizer_sha256": tokenizer.file(TOKENIZER_FILE).sha256,
                 "splits": totals,
+                "sources": sources,
             },
         )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def read_documents(manifest: Manifest, split: str) -> Iterator[list[int]]:
-    """Token ids of every document of ``split``, shard by shard, from ``.ds`` + ``.ds.index``."""
+def read_documents(manifest: Manifest, split: str, source: str | None = None) -> Iterator[list[int]]:
+    """Token ids of every document of ``split`` (of one ``source`` if given), shard by shard, from
+    ``.ds`` + ``.ds.index``. Entries written before sources were recorded count as ``text``."""
     shards = sorted(
-        f.path for f in manifest.files if f.path.endswith(".ds") and f.extra.get("split") == split
+        f.path
+        for f in manifest.files
+        if f.path.endswith(".ds")
+        and f.extra.get("split") == split
+        and source in (None, f.extra.get("source", "text"))
     )
     for path in shards:
         tokens = np.fromfile(manifest.path_of(path), dtype=TOKEN_DTYPE)

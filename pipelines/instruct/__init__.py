@@ -5,7 +5,19 @@ The pieces are separate modules so each can be used alone: `readers` (formats â†
 whole run over files, writing kept conversations, rejects and per-rule stats).
 """
 
-from pipelines.instruct.curate import InstructRecipe, curate_instructions, load_instruct_recipe
+from pipelines.instruct.curate import (
+    InstructRecipe,
+    curate_instructions,
+    load_instruct_recipe,
+    publish_instructions,
+)
 from pipelines.instruct.schema import Conversation, Turn
 
-__all__ = ["Conversation", "InstructRecipe", "Turn", "curate_instructions", "load_instruct_recipe"]
+__all__ = [
+    "Conversation",
+    "InstructRecipe",
+    "Turn",
+    "curate_instructions",
+    "load_instruct_recipe",
+    "publish_instructions",
+]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from garimpo.artifacts import ArtifactStore, Manifest
 from pipelines.instruct.readers import RecordError, iter_records, to_conversation
 from pipelines.instruct.validate import Validator
 
@@ -147,3 +148,16 @@ def curate_instructions(
     }
     (out_dir / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False), encoding="utf-8")
     return stats
+
+
+def publish_instructions(
+    store: ArtifactStore, name: str, inputs: list[Path], recipe: InstructRecipe | None = None
+) -> Manifest:
+    """Curate instruction files and publish ``instruct/<name>/<version>`` (conversations, rejects, stats)."""
+    recipe = recipe or load_instruct_recipe()
+    return store.publish(
+        "instruct",
+        name,
+        lambda folder: curate_instructions([Path(p) for p in inputs], folder, recipe) and None,
+        config={"inputs": [Path(p).name for p in inputs], "languages": recipe.languages},
+    )

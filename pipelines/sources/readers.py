@@ -41,6 +41,7 @@ FORMATS = {
     "warc": "pipelines.sources.web:read_warc",
     "pdf": "pipelines.sources.pdf:read_pdf",
     "wiki": "pipelines.sources.wiki:read_wiki",
+    "epub": "pipelines.sources.epub:read_epub",
 }
 
 # Exceptions that mean "this input is damaged", as raised by the decompressors and decoders used here.

@@ -46,6 +46,9 @@ class BuildShardsParams(BaseModel):
     name: str = Field("demo", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     corpus: str = Field("latest", description="corpus version of corpus/<name>, or 'latest'")
     tokenizer: str | None = Field(None, description="tokenizer/<name>/<version> ref; trained when empty")
+    instruct: str | None = Field(
+        "latest", description="instruct version of instruct/<name> rendered with loss masks; '' for none"
+    )
     vocab_size: int = Field(32000, ge=256, le=65535)
     val_fraction: float = Field(0.05, gt=0.0, lt=0.5)
     max_tokens_per_shard: int = Field(50_000_000, ge=1024)
@@ -170,7 +173,9 @@ def tokenizer_task(params: BuildShardsParams, corpus_ref: str) -> Manifest:
 
 
 @task(name="write-shards")
-def shards_task(params: BuildShardsParams, corpus_ref: str, tokenizer_ref: str) -> Manifest:
+def shards_task(
+    params: BuildShardsParams, corpus_ref: str, tokenizer_ref: str, instruct_ref: str | None
+) -> Manifest:
     from pipelines.shards import build_shards
 
     store = ArtifactStore(params.artifacts)
@@ -179,6 +184,7 @@ def shards_task(params: BuildShardsParams, corpus_ref: str, tokenizer_ref: str) 
         params.name,
         store.load_ref(corpus_ref),
         store.load_ref(tokenizer_ref),
+        instruct=store.load_ref(instruct_ref) if instruct_ref else None,
         val_fraction=params.val_fraction,
         max_tokens_per_shard=params.max_tokens_per_shard,
         workers=params.workers,
@@ -191,8 +197,15 @@ def build_shards(params: BuildShardsParams = BuildShardsParams()) -> str:  # noq
     store = ArtifactStore(params.artifacts)
     corpus_ref = f"corpus/{params.name}/{store.resolve('corpus', params.name, params.corpus)}"
     tokenizer_ref = params.tokenizer or tokenizer_task(params, corpus_ref).ref
-    manifest = shards_task(params, corpus_ref, tokenizer_ref)
-    rows = [{"split": s, **v} for s, v in sorted(manifest.extra.get("splits", {}).items())]
+    instruct_ref = None
+    if params.instruct and (store.root / "instruct" / params.name).is_dir():
+        instruct_ref = f"instruct/{params.name}/{store.resolve('instruct', params.name, params.instruct)}"
+    manifest = shards_task(params, corpus_ref, tokenizer_ref, instruct_ref)
+    rows = [
+        {"source": source, "split": split, **v}
+        for source, splits in sorted(manifest.extra.get("sources", {}).items())
+        for split, v in sorted(splits.items())
+    ]
     create_table_artifact(key=_key("shards", params.name), table=rows, description=manifest.ref)
     create_markdown_artifact(
         key=_key("shards-manifest", params.name),

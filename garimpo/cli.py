@@ -53,8 +53,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(
         f"documents: in {st['documents_in']}, kept {st['documents_kept']}, rejected {st['documents_rejected']}"
     )
-    splits = shards.extra.get("splits", {})
-    print("tokens written: " + ", ".join(f"{s} {v['tokens']}" for s, v in sorted(splits.items())))
+    if "instruct" in shards.stats:
+        ins = shards.stats["instruct"]
+        print(
+            f"instruction conversations rendered with loss masks: {ins['kept']} (skipped {ins['rejected']})"
+        )
+    sources = shards.extra.get("sources", {})
+    print(
+        "tokens written: "
+        + ", ".join(
+            f"{src}/{split} {v['tokens']}"
+            for src, sp in sorted(sources.items())
+            for split, v in sorted(sp.items())
+        )
+    )
     print(f"step-0 loss {result['step0_loss']:.4f}; final val loss {result['final_val_loss']:.4f}")
     print(f"sample: {result['prompt']!r} → {result['sample']!r}")
     print("artifacts:")
@@ -125,6 +137,7 @@ def cmd_shards(args: argparse.Namespace) -> int:
         args.name,
         store.load_ref(args.corpus),
         store.load_ref(args.tokenizer),
+        instruct=store.load_ref(args.instruct) if args.instruct else None,
         val_fraction=args.val_fraction,
         max_tokens_per_shard=args.max_tokens_per_shard,
         workers=args.workers,
@@ -260,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("shards", help="tokenize a corpus version into uint16 shards")
     s.add_argument("--corpus", required=True, help="corpus/<name>[/<version>]")
     s.add_argument("--tokenizer", required=True, help="tokenizer/<name>[/<version>]")
+    s.add_argument("--instruct", default=None, help="instruct/<name>[/<version>]: rendered with loss masks")
     s.add_argument("--name", default="default")
     s.add_argument("--val-fraction", type=float, default=0.05)
     s.add_argument("--max-tokens-per-shard", type=int, default=50_000_000)

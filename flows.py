@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -27,6 +27,15 @@ ROOT = Path(__file__).resolve().parent
 SAMPLE_INPUTS = "sample"
 
 
+class SourceParams(BaseModel):
+    """A declared source: the reader is chosen by ``format``, never guessed per file."""
+
+    path: str = Field(description="file, folder or glob")
+    format: Literal["jsonl", "parquet", "text", "html", "warc", "pdf", "wiki", "epub"]
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    license: str = "unknown"
+
+
 class CleanCorpusParams(BaseModel):
     """Parameters of `clean-corpus`: which sources, which recipe, where artifacts go."""
 
@@ -34,6 +43,10 @@ class CleanCorpusParams(BaseModel):
     inputs: list[str] = Field(
         default_factory=lambda: [SAMPLE_INPUTS],
         description="JSONL files or globs; 'sample' writes and uses the shipped sample corpus.",
+    )
+    sources: list[SourceParams] = Field(
+        default_factory=list,
+        description="declared sources (html, pdf, wiki, epub, ...) read and cleaned before curation",
     )
     recipe: str = str(ROOT / "configs" / "recipes" / "pt.toml")
     workers: int = Field(1, ge=1, le=256)
@@ -83,6 +96,18 @@ def write_sample_task(artifacts: str) -> dict[str, list[str]]:
         "text": [str(p) for p in files if p.name != "instruct.jsonl"],
         "instruct": [str(p) for p in files if p.name == "instruct.jsonl"],
     }
+
+
+@task(name="read-sources")
+def read_sources_task(params: CleanCorpusParams) -> list[str]:
+    """Format readers and web/PDF cleanup → JSONL documents plus JSONL rejections (both curated)."""
+    from pipelines.sources import SourceSpec, write_jsonl
+    from pipelines.sources.readers import rejects_path_for
+
+    out = Path(params.artifacts) / "inputs" / params.name / "sources.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_jsonl([SourceSpec(**s.model_dump()) for s in params.sources], out)
+    return [str(out), str(rejects_path_for(out))]
 
 
 def _work_dir(params: CleanCorpusParams, key: str) -> Path:
@@ -139,6 +164,8 @@ def clean_corpus(params: CleanCorpusParams = CleanCorpusParams()) -> str:  # noq
         sample = write_sample_task(params.artifacts)
         inputs += sample["text"]
         instruct_inputs += sample["instruct"]
+    if params.sources:
+        inputs += read_sources_task(params)
     recipe = load_recipe(params.recipe)
     key = input_key([Path(p) for p in inputs], recipe)
     store = ArtifactStore(params.artifacts)

@@ -99,6 +99,11 @@ def parse_line(raw: bytes, stem: str, name: str, line_no: int) -> Document:
     if isinstance(doc_id, dict | list):
         return error("id_not_scalar", f"'id' is a JSON {type(doc_id).__name__}", line)
     text = record.pop("text", None)
+    if text is None and isinstance(record.get("reason"), str):
+        # A source reader's rejection (pipelines.sources: unreadable PDF, truncated archive, ...) passed
+        # along so that the corpus's accounting covers every input item, not only the readable ones.
+        meta = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
+        return error(f"source: {record['reason']}", str(meta.get("detail", "")), "", doc_id)
     if text is None:
         return error("missing_text", f"no 'text' field (fields: {sorted(record)})", line, doc_id)
     if not isinstance(text, str):

@@ -56,13 +56,19 @@ def main() -> None:
             name = Path(record["metadata"]["path"]).stem
             baseline = DATA / "pypdf_baseline_text" / f"{name}.txt"
             baseline_text = re.sub(r"\f=== page \d+ ===", " ", baseline.read_text(encoding="utf-8"))
-            entry: dict[str, object] = {"pypdf_words": len(_WORD.findall(baseline_text))}
+            entry: dict[str, object] = {
+                "pypdf_words": len(_WORD.findall(baseline_text)),
+                "pages": int(record["metadata"].get("pages", 0)),
+            }
             if is_rejection(record):
                 entry["rejected"] = record["reason"]
             else:
                 entry["words"] = len(_WORD.findall(record["text"]))
             files[f"{folder}/{name}"] = entry
-    result["seconds"] = round(time.perf_counter() - started, 2)
+    seconds = time.perf_counter() - started
+    result["seconds"] = round(seconds, 2)
+    result["pages"] = sum(int(v["pages"]) for v in files.values())
+    result["pages_per_second"] = round(result["pages"] / seconds, 1)
     pt_kept = {k: v for k, v in files.items() if k.startswith("pt/") and "words" in v}
     result["pt_words_kept"] = sum(v["words"] for v in pt_kept.values())
     result["pt_pypdf_words_same_files"] = sum(v["pypdf_words"] for v in pt_kept.values())

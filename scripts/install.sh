@@ -17,7 +17,7 @@ fi
 pip="$venv/bin/python -m pip --disable-pip-version-check -q"
 $pip install --upgrade pip >/dev/null
 $pip install torch==2.13.0
-$pip install -e ".[curate,dev]"
+$pip install -e ".[curate,cluster,dev]"
 $pip install --force-reinstall --no-deps "fasttext-numpy2-wheel==0.9.2"
 "$venv/bin/python" - <<'PY'
 import fasttext

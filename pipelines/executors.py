@@ -1,0 +1,74 @@
+"""Where a curation stage's datatrove pipeline runs: this machine's processes, or a Ray cluster.
+
+Prefect stays the control plane at stage granularity; the data-parallel work inside a stage is
+datatrove's. Locally that is `LocalPipelineExecutor` (N worker processes). Across machines it is
+`RayPipelineExecutor` against a running cluster (`ray start --head` on one node, `ray start
+--address=...` on the others; see docs/deploy.md). Both honour datatrove's completion markers, so a
+stage whose ranks finished is not redone when it is retried. Slurm users swap in
+`SlurmPipelineExecutor` the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from datatrove.executor import LocalPipelineExecutor
+from datatrove.executor.base import PipelineExecutor
+from datatrove.pipeline.base import PipelineStep
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """How stages run. ``ray_address`` None with kind "ray" starts a local Ray instance on 127.0.0.1."""
+
+    kind: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    cpus_per_task: int = 1
+    mem_per_cpu_gb: float = 1.0
+
+
+def make_executor(
+    pipeline: list[PipelineStep],
+    *,
+    tasks: int,
+    workers: int,
+    logging_dir: str | Path,
+    config: ExecutorConfig | None = None,
+) -> PipelineExecutor:
+    """A datatrove executor of the configured kind for one stage's pipeline."""
+    config = config or ExecutorConfig()
+    if config.kind == "local":
+        return LocalPipelineExecutor(pipeline, tasks=tasks, workers=workers, logging_dir=str(logging_dir))
+    if config.kind == "ray":
+        from datatrove.executor.ray import RayPipelineExecutor
+
+        ensure_ray(config.ray_address, num_cpus=max(1, workers))
+        return RayPipelineExecutor(
+            pipeline,
+            tasks=tasks,
+            workers=workers,
+            logging_dir=str(logging_dir),
+            cpus_per_task=config.cpus_per_task,
+            mem_per_cpu_gb=config.mem_per_cpu_gb,
+        )
+    raise ValueError(f"unknown executor kind {config.kind!r}; expected 'local' or 'ray'")
+
+
+def ensure_ray(address: str | None, num_cpus: int) -> None:
+    """Connect to a Ray cluster, or start a local one bound to loopback, once per process."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if address:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    else:
+        # Local instance: loopback only, no dashboard, no token file in the user's home.
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        ray.init(
+            num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False
+        )

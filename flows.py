@@ -5,12 +5,13 @@ shows each step, and publish what happened as table and markdown artifacts. All 
 the packages, which never import Prefect, so the same code runs from the CLI, a notebook or a test.
 
     python flows.py serve          # serve the deployments (clean-corpus/default, build-shards/default,
-                                   # rebuild-shards/nightly, train/default) in one process
+                                   # rebuild-shards/nightly at 03:00 UTC, train/default) in one process
     prefect deployment run clean-corpus/default --watch
 """
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -20,11 +21,12 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, Field
 
-from garimpo.artifacts import ArtifactStore, Manifest
+from garimpo.artifacts import ArtifactError, ArtifactStore, Manifest, verify
 from garimpo.report import format_table, stage_rows
 
 ROOT = Path(__file__).resolve().parent
 SAMPLE_INPUTS = "sample"
+NIGHTLY_CRON = "0 3 * * *"
 
 
 class SourceParams(BaseModel):
@@ -80,6 +82,20 @@ class TrainParams(BaseModel):
     artifacts: str = "artifacts"
 
 
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only what a second attempt can fix (a dropped connection, a timeout), never bad data."""
+    try:
+        state.result()
+    except (ConnectionError, TimeoutError, BlockingIOError, InterruptedError):
+        return True
+    except Exception:
+        return False
+    return False
+
+
+RETRIES: dict[str, Any] = {"retries": 2, "retry_delay_seconds": 5, "retry_condition_fn": _transient}
+
+
 def _key(*parts: str) -> str:
     """Prefect artifact keys allow only [a-z0-9-]."""
     return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
@@ -98,7 +114,7 @@ def write_sample_task(artifacts: str) -> dict[str, list[str]]:
     }
 
 
-@task(name="read-sources")
+@task(name="read-sources", **RETRIES)
 def read_sources_task(params: CleanCorpusParams) -> list[str]:
     """Format readers and web/PDF cleanup → JSONL documents plus JSONL rejections (both curated)."""
     from pipelines.sources import SourceSpec, write_jsonl
@@ -114,7 +130,7 @@ def _work_dir(params: CleanCorpusParams, key: str) -> Path:
     return Path(params.artifacts) / ".work" / f"corpus-{params.name}-{key[:12]}"
 
 
-@task(name="curation-stage", task_run_name="{stage}")
+@task(name="curation-stage", task_run_name="{stage}", **RETRIES)
 def stage_task(stage: str, params: CleanCorpusParams, inputs: list[str], key: str) -> dict[str, Any]:
     from pipelines.curate import run_stage
     from pipelines.recipe import load_recipe
@@ -191,7 +207,7 @@ def clean_corpus(params: CleanCorpusParams = CleanCorpusParams()) -> str:  # noq
     return manifest.ref
 
 
-@task(name="train-tokenizer")
+@task(name="train-tokenizer", **RETRIES)
 def tokenizer_task(params: BuildShardsParams, corpus_ref: str) -> Manifest:
     from pipelines.tokenizer import publish_tokenizer
 
@@ -199,7 +215,7 @@ def tokenizer_task(params: BuildShardsParams, corpus_ref: str) -> Manifest:
     return publish_tokenizer(store, params.name, store.load_ref(corpus_ref), params.vocab_size)
 
 
-@task(name="write-shards")
+@task(name="write-shards", **RETRIES)
 def shards_task(
     params: BuildShardsParams, corpus_ref: str, tokenizer_ref: str, instruct_ref: str | None
 ) -> Manifest:
@@ -242,6 +258,83 @@ def build_shards(params: BuildShardsParams = BuildShardsParams()) -> str:  # noq
     print(format_table(rows))
     print(f"shards: {manifest.ref} at {manifest.root}")
     return manifest.ref
+
+
+class RebuildShardsParams(BaseModel):
+    """Parameters of `rebuild-shards`: the sources of a corpus and how to shard it (for schedules)."""
+
+    name: str = Field("demo", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    inputs: list[str] = Field(default_factory=lambda: [SAMPLE_INPUTS])
+    sources: list[SourceParams] = Field(default_factory=list)
+    recipe: str = str(ROOT / "configs" / "recipes" / "pt.toml")
+    vocab_size: int = Field(32000, ge=256, le=65535)
+    val_fraction: float = Field(0.05, gt=0.0, lt=0.5)
+    max_tokens_per_shard: int = Field(50_000_000, ge=1024)
+    workers: int = Field(1, ge=1, le=256)
+    artifacts: str = "artifacts"
+
+
+def _raw_fingerprint(params: RebuildShardsParams) -> str:
+    """Content fingerprint of every raw input file plus the settings that shape the shards."""
+    from garimpo.artifacts import fingerprint_inputs
+    from pipelines.sources import SourceSpec
+    from pipelines.sources.readers import iter_files
+
+    files = [Path(p) for p in params.inputs if p != SAMPLE_INPUTS]
+    for s in params.sources:
+        files += [path for path, _ in iter_files(SourceSpec(**s.model_dump()))]
+    settings = params.model_dump(exclude={"artifacts", "workers"})
+    settings["recipe_text"] = Path(params.recipe).read_text()
+    return fingerprint_inputs(sorted(files), settings)
+
+
+@flow(name="rebuild-shards", log_prints=True)
+def rebuild_shards(params: RebuildShardsParams = RebuildShardsParams()) -> str:  # noqa: B008
+    """Scheduled rebuild: does nothing when no source changed since the last rebuild.
+
+    Otherwise it re-curates (unchanged documents come out identical) and writes a new shard version
+    with the tokenizer the latest shards used, so a model can keep training on the new version.
+    """
+    store = ArtifactStore(params.artifacts)
+    state_file = store.root / ".state" / f"rebuild-{params.name}.json"
+    key = _raw_fingerprint(params)
+    if state_file.is_file():
+        state = json.loads(state_file.read_text())
+        try:
+            previous = store.load_ref(state["shards"])
+        except ArtifactError:
+            previous = None
+        if state.get("key") == key and previous is not None and not verify(previous, checksums=False):
+            print(f"sources unchanged since {previous.ref}; nothing to do")
+            return previous.ref
+    corpus_ref = clean_corpus(
+        CleanCorpusParams(
+            name=params.name,
+            inputs=params.inputs,
+            sources=params.sources,
+            recipe=params.recipe,
+            workers=params.workers,
+            artifacts=params.artifacts,
+        )
+    )
+    tokenizer = None
+    if (store.root / "shards" / params.name / "latest").is_file():
+        tokenizer = store.load("shards", params.name).parents.get("tokenizer")
+    shards_ref = build_shards(
+        BuildShardsParams(
+            name=params.name,
+            corpus=corpus_ref.rsplit("/", 1)[1],
+            tokenizer=tokenizer,
+            vocab_size=params.vocab_size,
+            val_fraction=params.val_fraction,
+            max_tokens_per_shard=params.max_tokens_per_shard,
+            workers=params.workers,
+            artifacts=params.artifacts,
+        )
+    )
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    state_file.write_text(json.dumps({"key": key, "shards": shards_ref}) + "\n")
+    return shards_ref
 
 
 @task(name="train-model")
@@ -304,12 +397,16 @@ def demo(
 def serve_deployments() -> None:
     """Serve every deployment from this process (schedules stay active across restarts)."""
     from prefect import serve
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 
+    one_at_a_time = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
     serve(
         clean_corpus.to_deployment(name="default"),
         build_shards.to_deployment(name="default"),
+        rebuild_shards.to_deployment(name="nightly", cron=NIGHTLY_CRON, concurrency_limit=one_at_a_time),
         train.to_deployment(name="default"),
         limit=2,
+        # Prefect pauses served schedules on shutdown by default; a nightly rebuild must survive restarts.
         pause_on_shutdown=False,
     )
 

@@ -173,6 +173,15 @@ def test_deployments_run_on_a_real_server(prefect_env: dict[str, str], tmp_path:
         assert state == "COMPLETED"
         assert any((artifacts / "checkpoints").rglob("*.pt"))
 
+        nightly = subprocess.run(
+            [str(BIN / "prefect"), "deployment", "inspect", "rebuild-shards/nightly"],
+            env=prefect_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert nightly.returncode == 0 and "0 3 * * *" in nightly.stdout, nightly.stdout + nightly.stderr
+
         listed = subprocess.run(
             [str(BIN / "prefect"), "artifact", "ls"],
             env=prefect_env,
@@ -184,3 +193,29 @@ def test_deployments_run_on_a_real_server(prefect_env: dict[str, str], tmp_path:
     finally:
         _stop(serve)
     assert serve.poll() is not None
+
+
+def test_prefect_yaml_deploys_to_a_work_pool(prefect_env: dict[str, str]) -> None:
+    env = {**prefect_env, "GARIMPO_HOME": str(REPO)}
+    pool = subprocess.run(
+        [str(BIN / "prefect"), "work-pool", "create", "garimpo", "--type", "process"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert pool.returncode == 0, pool.stdout + pool.stderr
+    deploy = subprocess.run(
+        [str(BIN / "prefect"), "--no-prompt", "deploy", "--all"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
+    listed = subprocess.run(
+        [str(BIN / "prefect"), "deployment", "ls"], env=env, capture_output=True, text=True, timeout=60
+    )
+    for name in ("clean-corpus/default", "build-shards/default", "rebuild-shards/nightly", "train/default"):
+        assert name in listed.stdout, listed.stdout

@@ -388,8 +388,15 @@ def demo(
         BuildShardsParams(artifacts=artifacts, vocab_size=vocab_size, corpus=corpus.version, val_fraction=0.1)
     )
     shards = store.load_ref(shards_ref)
+    # One run per shard version: a rerun after the data changed starts a new run instead of being
+    # refused for resuming a run that was trained on other data.
     result = train(
-        TrainParams(artifacts=artifacts, shards=f"{shards.name}/{shards.version}", max_steps=max_steps)
+        TrainParams(
+            artifacts=artifacts,
+            shards=f"{shards.name}/{shards.version}",
+            run_name=f"{shards.name}-{shards.version}",
+            max_steps=max_steps,
+        )
     )
     return {"corpus": corpus, "shards": shards, "train": result}
 

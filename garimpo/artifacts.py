@@ -11,8 +11,13 @@ Layout under one root (default ``./artifacts``)::
 
 A version is the first 12 hex digits of a fingerprint over the files' checksums, so publishing the
 same content twice yields the same version (and the second publish is a no-op), and a rebuild can never
-silently change what an earlier run trained on. Publishing writes into ``.tmp-<version>-<pid>`` beside the
-final folder and renames it into place, so a killed build leaves no partial version behind.
+silently change what an earlier run trained on. Publishing writes into ``.tmp-build-<pid>`` beside the
+final folder, fsyncs every file, and renames it into place, so a killed build or a power cut leaves no
+partial version behind (at worst a ``.tmp-build-*`` folder, which ``gc`` collects).
+
+Versions are never edited, only collected: ``ArtifactStore.gc`` removes the versions that nothing
+needs (not a ``latest``, not pinned in ``<root>/pins``, not in a training run's lineage, and not a
+parent of any of those), so a store can be kept small without ever breaking a lineage.
 """
 
 from __future__ import annotations
@@ -32,6 +37,13 @@ SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 STATS = "stats.json"
 LATEST = "latest"
+PINS = "pins"
+RUN_JSON = "run.json"
+TMP_PREFIX = ".tmp-build-"
+# Store-level folders that hold no versions: resumable work in progress and content-keyed caches.
+WORK_DIR = ".work"
+CACHE_DIR = ".cache"
+OWNER_FILE = "owner"  # in a work folder: the pid of the build that uses it
 KINDS = ("corpus", "instruct", "tokenizer", "shards", "checkpoints")
 
 
@@ -275,7 +287,7 @@ class ArtifactStore:
         """
         name_dir = self._name_dir(kind, name)
         name_dir.mkdir(parents=True, exist_ok=True)
-        tmp = name_dir / f".tmp-build-{os.getpid()}"
+        tmp = name_dir / f"{TMP_PREFIX}{os.getpid()}"
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir()
@@ -312,6 +324,7 @@ class ArtifactStore:
                     self._set_latest(name_dir, version)
                 return existing
             _write_json_atomic(tmp / MANIFEST, manifest.to_json())
+            _fsync_tree(tmp)
             if final.exists():  # a torn folder without manifest from an older crash
                 shutil.rmtree(final)
             os.replace(tmp, final)
@@ -326,8 +339,12 @@ class ArtifactStore:
 
     def _set_latest(self, name_dir: Path, version: str) -> None:
         tmp = name_dir / f".{LATEST}.{os.getpid()}"
-        tmp.write_text(version + "\n")
+        with open(tmp, "w") as f:
+            f.write(version + "\n")
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, name_dir / LATEST)
+        _fsync_dir(name_dir)
 
     def resolve(self, kind: str, name: str, version: str = LATEST) -> str:
         """The concrete version a reference names (``latest`` is read from the pointer file)."""
@@ -337,6 +354,8 @@ class ArtifactStore:
             if not ptr.is_file():
                 raise ArtifactError(f"no published version of {kind}/{name} under {self.root}")
             version = ptr.read_text().strip()
+        if not version or "/" in version or "\\" in version or version.startswith("."):
+            raise ArtifactError(f"invalid version {version!r} for {kind}/{name}")
         return version
 
     def load(self, kind: str, name: str, version: str = LATEST) -> Manifest:
@@ -373,6 +392,181 @@ class ArtifactStore:
     def names(self, kind: str) -> list[str]:
         d = self.root / kind
         return sorted(p.name for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
+
+    def canonical(self, ref: str) -> str:
+        """``kind/name/version`` of a reference, with ``latest`` (or no version) resolved."""
+        parts = ref.strip("/").split("/")
+        if len(parts) == 2:
+            parts.append(LATEST)
+        if len(parts) != 3:
+            raise ArtifactError(f"bad artifact reference {ref!r}; expected kind/name[/version]")
+        kind, name, version = parts
+        return f"{kind}/{name}/{self.resolve(kind, name, version)}"
+
+    def pins(self) -> list[str]:
+        """The references listed in ``<root>/pins`` (one per line; ``#`` starts a comment)."""
+        path = self.root / PINS
+        if not path.is_file():
+            return []
+        lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+        return [line for line in lines if line]
+
+    def pin(self, ref: str) -> str:
+        """Keep a version from ``gc`` for good; returns the concrete reference that was pinned."""
+        concrete = self.load_ref(ref).ref
+        if concrete not in self.pins():
+            self._write_pins([*self.pins(), concrete])
+        return concrete
+
+    def unpin(self, ref: str) -> str:
+        """Drop a pin (the version itself stays until ``gc`` finds nothing else needs it)."""
+        concrete = self.canonical(ref)
+        pins = self.pins()
+        if concrete not in pins:
+            raise ArtifactError(f"{concrete} is not pinned")
+        self._write_pins([p for p in pins if p != concrete])
+        return concrete
+
+    def _write_pins(self, refs: list[str]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        _write_text_atomic(self.root / PINS, "".join(r + "\n" for r in refs))
+
+    def published(self) -> list[tuple[str, Path]]:
+        """``(ref, folder)`` of every version folder in the store (checkpoint runs excluded)."""
+        out = []
+        for kind in KINDS:
+            if kind == "checkpoints":
+                continue
+            for name in self.names(kind):
+                for folder in sorted((self.root / kind / name).iterdir()):
+                    if folder.is_dir() and not folder.name.startswith("."):
+                        out.append((f"{kind}/{name}/{folder.name}", folder))
+        return out
+
+    def roots(self) -> dict[str, str]:
+        """What must stay, and why: ``{ref: reason}`` for every latest, pin and training run's shards.
+
+        Raises when a run folder holds checkpoints but no readable ``run.json``: without it nothing
+        can tell which shards the run needs, so nothing may be collected.
+        """
+        roots: dict[str, str] = {}
+        for kind in KINDS:
+            for name in self.names(kind):
+                if kind != "checkpoints" and (self.root / kind / name / LATEST).is_file():
+                    roots.setdefault(f"{kind}/{name}/{self.resolve(kind, name)}", "latest")
+        for ref in self.pins():
+            roots.setdefault(self.canonical(ref), "pinned")
+        runs = self.root / "checkpoints"
+        for run in sorted(runs.iterdir()) if runs.is_dir() else []:
+            if not run.is_dir():
+                continue
+            try:
+                lineage = json.loads((run / RUN_JSON).read_text())["lineage"]
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                if any(run.glob("*.pt")):
+                    raise ArtifactError(f"{run}: checkpoints without a readable {RUN_JSON} ({e})") from e
+                continue
+            for ref in lineage.get("shards", []):
+                roots.setdefault(self.canonical(ref), f"trained on by checkpoints/{run.name}")
+        return roots
+
+    def gc(self, *, delete: bool = False, work: bool = False, caches: bool = False) -> GcPlan:
+        """Find (and with ``delete``, remove) the versions nothing needs, plus leftover build folders.
+
+        Needed: the ``roots`` and, transitively, every parent they name (shards keep their corpus,
+        tokenizer and instruct versions). A version is removed by renaming it to a hidden name first,
+        so a reader never sees half of one. ``.tmp-build-<pid>`` folders (and ``.gc-*`` ones from an
+        interrupted delete) are collected only when that process is gone, so a build running right
+        now is left alone. ``work`` also collects unfinished resumable builds under ``.work/`` whose
+        owner is gone (their next run would start over), and ``caches`` the ``.cache/`` folder.
+        """
+        keep = self.roots()
+        queue = list(keep)
+        while queue:
+            ref = queue.pop()
+            try:
+                manifest = self.load_ref(ref)
+            except ArtifactError:
+                continue  # a root or parent that is already gone: nothing below it to keep
+            for role, parent in manifest.parents.items():
+                try:
+                    parent = self.canonical(parent)
+                except ArtifactError:
+                    continue
+                if parent not in keep:
+                    keep[parent] = f"{role} of {ref}"
+                    queue.append(parent)
+        published = self.published()
+        plan = GcPlan(keep={r: keep[r] for r, _ in published if r in keep})
+        for ref, folder in published:
+            if ref not in keep:
+                plan.remove.append(ref)
+                plan.bytes += _tree_bytes(folder)
+        leftovers = [*self.root.glob(f"*/*/{TMP_PREFIX}*"), *self.root.glob("*/*/.gc-*")]
+        if work:
+            leftovers += [p for p in (self.root / WORK_DIR).glob("*/*") if p.is_dir()]
+        for folder in sorted(leftovers):
+            if folder.is_dir() and not _pid_alive(_owner(folder)):
+                plan.leftovers.append(folder)
+        if caches and (self.root / CACHE_DIR).is_dir():
+            plan.leftovers.append(self.root / CACHE_DIR)
+        plan.bytes += sum(_tree_bytes(p) for p in plan.leftovers)
+        if delete:
+            for ref in plan.remove:
+                _remove_tree(self.root / ref)
+            for folder in plan.leftovers:
+                _remove_tree(folder)
+        return plan
+
+
+@dataclass
+class GcPlan:
+    """What ``ArtifactStore.gc`` keeps (``{ref: why}``) and removes (versions and leftover folders)."""
+
+    keep: dict[str, str] = field(default_factory=dict)
+    remove: list[str] = field(default_factory=list)
+    leftovers: list[Path] = field(default_factory=list)
+    bytes: int = 0
+
+
+def diff_manifests(a: Manifest, b: Manifest) -> dict[str, Any]:
+    """How version ``b`` differs from ``a``: changed config, parents and stats keys (flattened to
+    dotted paths, each as ``[a_value, b_value]``, a missing side as None) and the files added,
+    removed and changed (different sha256)."""
+    files_a = {f.path: f for f in a.files}
+    files_b = {f.path: f for f in b.files}
+    return {
+        "a": a.ref,
+        "b": b.ref,
+        "config": _changed(_flatten(a.config), _flatten(b.config)),
+        "parents": _changed(a.parents, b.parents),
+        "stats": _changed(_flatten(a.stats), _flatten(b.stats)),
+        "files": {
+            "added": sorted(set(files_b) - set(files_a)),
+            "removed": sorted(set(files_a) - set(files_b)),
+            "changed": sorted(
+                p for p in set(files_a) & set(files_b) if files_a[p].sha256 != files_b[p].sha256
+            ),
+            "unchanged": sum(
+                1 for p in set(files_a) & set(files_b) if files_a[p].sha256 == files_b[p].sha256
+            ),
+        },
+    }
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _changed(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[Any]]:
+    return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 
 def load_manifest(folder: str | os.PathLike[str]) -> Manifest:
@@ -414,6 +608,8 @@ def verify(manifest: Manifest, *, checksums: bool = True) -> list[str]:
             problems.append(f"{f.path}: sha256 mismatch (file altered on disk)")
     if manifest.fingerprint and fingerprint(manifest.files) != manifest.fingerprint:
         problems.append("fingerprint does not match the file list (manifest altered)")
+    elif manifest.fingerprint and not manifest.fingerprint.startswith(manifest.version):
+        problems.append(f"version {manifest.version!r} is not the fingerprint's prefix (manifest altered)")
     return problems
 
 
@@ -424,13 +620,62 @@ def verify_or_raise(manifest: Manifest, *, checksums: bool = True) -> None:
 
 
 def _write_json_atomic(path: Path, data: Any) -> None:
+    _write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, ensure_ascii=False, sort_keys=False)
-        f.write("\n")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def _fsync_tree(folder: Path) -> None:
+    """Flush every file and folder under ``folder`` to disk, so the rename that publishes it can never
+    expose a version whose data is still only in the page cache."""
+    for dirpath, _, filenames in os.walk(folder):
+        for filename in filenames:
+            fd = os.open(os.path.join(dirpath, filename), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(dirpath))
+
+
+def _tree_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def _remove_tree(folder: Path) -> None:
+    """Rename to a hidden name, then delete: a reader sees the whole folder or nothing."""
+    doomed = folder.with_name(f".gc-{folder.name}-{os.getpid()}")
+    os.replace(folder, doomed)
+    _fsync_dir(folder.parent)
+    shutil.rmtree(doomed)
+
+
+def _owner(folder: Path) -> str:
+    """The process id that owns a build folder: in its name (``.tmp-build-<pid>``, ``.gc-<v>-<pid>``)
+    or, for a resumable work folder, in its ``owner`` file."""
+    owner = folder / OWNER_FILE
+    if owner.is_file():
+        return owner.read_text().strip()
+    return folder.name.rsplit("-", 1)[-1]
+
+
+def _pid_alive(pid: str) -> bool:
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _fsync_dir(path: Path) -> None:

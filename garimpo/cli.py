@@ -14,7 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from garimpo.artifacts import KINDS, ArtifactError, ArtifactStore, load_manifest, verify
+from garimpo.artifacts import ArtifactError, ArtifactStore
+from garimpo.artifacts_cli import register as register_artifacts
 from garimpo.report import format_table, stage_rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,6 +139,8 @@ def cmd_shards(args: argparse.Namespace) -> int:
         store.load_ref(args.corpus),
         store.load_ref(args.tokenizer),
         instruct=store.load_ref(args.instruct) if args.instruct else None,
+        mix=json.loads(args.mix) if args.mix else None,
+        mix_seed=args.mix_seed,
         val_fraction=args.val_fraction,
         max_tokens_per_shard=args.max_tokens_per_shard,
         workers=args.workers,
@@ -173,46 +176,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     print(text)
-    return 0
-
-
-def cmd_artifacts(args: argparse.Namespace) -> int:
-    store = _store(args)
-    if args.action == "list":
-        rows = []
-        for kind in KINDS:
-            for name in store.names(kind):
-                latest = (
-                    (store.root / kind / name / "latest").read_text().strip()
-                    if (store.root / kind / name / "latest").is_file()
-                    else ""
-                )
-                for m in store.versions(kind, name):
-                    rows.append(
-                        {
-                            "ref": m.ref,
-                            "created": m.created,
-                            "files": len(m.files),
-                            "bytes": sum(f.bytes for f in m.files),
-                            "latest": "*" if m.version == latest else "",
-                        }
-                    )
-        print(format_table(rows))
-        return 0
-    if not args.ref:
-        print("artifacts show/verify need a reference (kind/name[/version]) or a folder", file=sys.stderr)
-        return 2
-    m = load_manifest(args.ref) if Path(args.ref).is_dir() else store.load_ref(args.ref)
-    if args.action == "show":
-        print(json.dumps({k: v for k, v in m.to_json().items() if k != "files" or args.files}, indent=2))
-        return 0
-    problems = verify(m)
-    if problems:
-        print(f"{m.ref}: FAILED")
-        for p in problems:
-            print(f"  {p}")
-        return 1
-    print(f"{m.ref}: ok ({len(m.files)} files verified)")
     return 0
 
 
@@ -275,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tokenizer", required=True, help="tokenizer/<name>[/<version>]")
     s.add_argument("--instruct", default=None, help="instruct/<name>[/<version>]: rendered with loss masks")
     s.add_argument("--name", default="default")
+    s.add_argument(
+        "--mix", default=None, help='per-source weights as JSON, e.g. \'{"livros": 3, "forum": 0.5}\''
+    )
+    s.add_argument("--mix-seed", type=int, default=0)
     s.add_argument("--val-fraction", type=float, default=0.05)
     s.add_argument("--max-tokens-per-shard", type=int, default=50_000_000)
     s.add_argument("--workers", type=int, default=1)
@@ -298,11 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_generate)
 
-    s = sub.add_parser("artifacts", help="list, show or verify artifact versions")
-    s.add_argument("action", choices=["list", "show", "verify"])
-    s.add_argument("ref", nargs="?", help="kind/name[/version] or a version folder")
-    s.add_argument("--files", action="store_true", help="show: include the file list")
-    s.set_defaults(func=cmd_artifacts)
+    register_artifacts(sub)
 
     s = sub.add_parser("serve", help="serve the Prefect deployments (same as `python flows.py serve`)")
     s.set_defaults(func=cmd_serve)

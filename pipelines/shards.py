@@ -17,31 +17,57 @@ Every document ends with one ``<|endoftext|>`` that belongs to it, and a documen
 across shards, so a reader can always recover whole documents from one file. The train/val split is
 a hash of the document id: it does not depend on order, worker count or corpus size, and a document
 can never land in both splits.
+
+Building is resumable and incremental. Text shards are written into a work folder under the store
+(``.work/shards/<key>``, the key a hash of corpus, tokenizer and settings) and every finished shard
+gets a completion marker recording where in the document stream the next shard starts, so a killed
+build resumes after its last finished shard and ends byte-identical to an uninterrupted one. Token ids
+of every document text go to a ``TokenCache`` (``.cache/tokens``), so a rebuild after the corpus
+changed encodes only the changed documents.
+
+Source mixing (``mix={"books": 3.0, "forum": 0.5}``, keyed by the corpus ``source`` column) repeats a
+document ``floor(w)`` times plus once more when a seeded hash of its id falls below the fraction, and
+keeps a document of weight < 1 only when that hash falls below ``w``. Copies are laid out in passes
+over the corpus (pass ``r`` holds the documents with more than ``r`` copies), so repeats of one
+document are never adjacent, and a copy stays in its document's split.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import multiprocessing
+import os
 import shutil
-import tempfile
 from collections import Counter, deque
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 from tokenizers import Tokenizer
 
-from garimpo.artifacts import ArtifactError, ArtifactStore, Manifest, verify_or_raise
+from garimpo.artifacts import (
+    CACHE_DIR,
+    OWNER_FILE,
+    WORK_DIR,
+    ArtifactError,
+    ArtifactStore,
+    Built,
+    Manifest,
+    verify_or_raise,
+)
 from pipelines.instruct.render import render, special_ids
 from pipelines.instruct.schema import Conversation
 from pipelines.tokenizer import (
     EOS_TOKEN,
     MAX_UINT16_VOCAB,
     TOKENIZER_FILE,
+    TokenCache,
     corpus_batches,
     document_encoder,
     special_token_ids,
@@ -55,6 +81,8 @@ SOURCES = ("text", "instruct")
 CONVERSATIONS_FILE = "conversations.jsonl"
 INSTRUCT_PREFIX = "sft-"
 MAX_SKIPPED_IDS = 100  # skipped conversation ids listed in the stats; the counts cover all of them
+WORK_FORMAT = 1  # bump when the work folder's layout or the text shard bytes change
+ENCODE_BATCH = 1024  # documents per encode_batch call: large enough to keep every core busy
 
 
 class ShardWriter:
@@ -63,7 +91,9 @@ class ShardWriter:
     rather than being cut. Loss masks are all-or-nothing per writer: the first ``add`` decides.
     ``prefix`` goes before the file names (``sft-`` for instruction data)."""
 
-    def __init__(self, folder: Path, split: str, max_tokens_per_shard: int, prefix: str = "") -> None:
+    def __init__(
+        self, folder: Path, split: str, max_tokens_per_shard: int, prefix: str = "", first_number: int = 0
+    ) -> None:
         if max_tokens_per_shard < 1:
             raise ValueError(f"max_tokens_per_shard must be positive, got {max_tokens_per_shard}")
         self.folder = Path(folder)
@@ -71,7 +101,7 @@ class ShardWriter:
         self.prefix = prefix
         self.max_tokens_per_shard = max_tokens_per_shard
         self._with_loss: bool | None = None
-        self._number = -1
+        self._number = first_number - 1
         self._files: dict[str, BinaryIO] = {}
         self._tokens = 0
         self._documents = 0
@@ -79,15 +109,25 @@ class ShardWriter:
 
     @property
     def _name(self) -> str:
-        return f"{self.prefix}{self.split}_{self._number:05d}.ds"
+        return self.shard_name(self._number)
 
-    def add(self, ids: Sequence[int], loss_mask: Sequence[int] | None = None) -> None:
+    def shard_name(self, number: int) -> str:
+        return f"{self.prefix}{self.split}_{number:05d}.ds"
+
+    @property
+    def shard_number(self) -> int:
+        """The number of the shard being written (``first_number - 1`` before the first document)."""
+        return self._number
+
+    def add(self, ids: Sequence[int] | np.ndarray, loss_mask: Sequence[int] | None = None) -> None:
         """Append one document (its EOS already included) and its optional 0/1 loss mask."""
-        tokens = np.asarray(ids, dtype=np.int64)
+        tokens = np.asarray(ids)
         if tokens.ndim != 1 or tokens.size == 0:
             raise ValueError("a document must be a non-empty flat sequence of token ids")
-        if tokens.min() < 0 or tokens.max() > MAX_UINT16_VOCAB:
-            raise ValueError(f"token ids must be in 0..{MAX_UINT16_VOCAB} to fit uint16")
+        if tokens.dtype != TOKEN_DTYPE:  # uint16 input fits by construction; anything else is checked
+            tokens = tokens.astype(np.int64)
+            if tokens.min() < 0 or tokens.max() > MAX_UINT16_VOCAB:
+                raise ValueError(f"token ids must be in 0..{MAX_UINT16_VOCAB} to fit uint16")
         with_loss = loss_mask is not None
         if self._with_loss is None:
             self._with_loss = with_loss
@@ -98,9 +138,9 @@ class ShardWriter:
             raise ValueError("loss_mask must hold one 0 or 1 per token")
         # Everything is checked before the first byte is written, so a refused document leaves the
         # shard consistent.
-        if self._number < 0 or (self._tokens and self._tokens + tokens.size > self.max_tokens_per_shard):
+        if not self._files or (self._tokens and self._tokens + tokens.size > self.max_tokens_per_shard):
             self._start_shard()
-        self._files["ds"].write(tokens.astype(TOKEN_DTYPE).tobytes())
+        self._files["ds"].write(tokens.astype(TOKEN_DTYPE, copy=False).tobytes())
         if mask is not None:
             self._files["loss"].write(mask.astype(LOSS_DTYPE).tobytes())
         self._tokens += tokens.size
@@ -119,6 +159,8 @@ class ShardWriter:
         if not self._files:
             return
         for f in self._files.values():
+            f.flush()
+            os.fsync(f.fileno())  # a completion marker may follow: the bytes must be on disk first
             f.close()
         self._files = {}
         # Counts sit on the .ds entry only, so summing a manifest's file tokens counts each token once.
@@ -126,6 +168,15 @@ class ShardWriter:
         self._counts[self._name + ".index"] = {"split": self.split}
         if self._with_loss:
             self._counts[self._name + ".loss"] = {"split": self.split}
+
+    @property
+    def has_open_shard(self) -> bool:
+        return bool(self._files)
+
+    @property
+    def counts(self) -> dict[str, dict[str, Any]]:
+        """Per-file manifest counts of the shards finished so far."""
+        return dict(self._counts)
 
     def close(self) -> dict[str, dict[str, Any]]:
         """Finish the open shard; return per-file manifest counts ``{relpath: {...}}``."""
@@ -166,8 +217,10 @@ def validation_ids(doc_ids: Iterator[str], val_fraction: float) -> set[str]:
     return val
 
 
-def _encode(tok: Tokenizer, texts: list[str | None]) -> list[np.ndarray]:
-    encodings = tok.encode_batch([t or "" for t in texts], add_special_tokens=False)
+def _encode(tok: Tokenizer, texts: list[str]) -> list[np.ndarray]:
+    if not texts:
+        return []
+    encodings = tok.encode_batch(texts, add_special_tokens=False)
     return [np.asarray(e.ids, dtype=TOKEN_DTYPE) for e in encodings]
 
 
@@ -179,56 +232,256 @@ def _init_worker(tokenizer_text: str) -> None:
     _worker_tokenizer = document_encoder(Tokenizer.from_str(tokenizer_text))
 
 
-def _encode_in_worker(texts: list[str | None]) -> list[np.ndarray]:
+def _encode_in_worker(texts: list[str]) -> list[np.ndarray]:
     assert _worker_tokenizer is not None
     return _encode(_worker_tokenizer, texts)
 
 
+T = TypeVar("T")
+
+
 def _encoded(
-    batches: Iterator[dict[str, list[Any]]], tokenizer_text: str, workers: int
-) -> Iterator[tuple[list[str], list[np.ndarray]]]:
-    """(ids, token arrays) per batch, in input order. With several workers at most ``2 * workers``
-    batches are in flight, so memory stays bounded however large the corpus is."""
+    batches: Iterator[tuple[T, list[str]]], tokenizer_text: str, workers: int
+) -> Iterator[tuple[T, list[np.ndarray]]]:
+    """``(tag, token arrays)`` per ``(tag, texts)`` batch, in input order. At most ``2 * workers``
+    batches are in flight, so memory stays bounded however large the corpus is.
+
+    With one worker, encoding runs on a background thread (``encode_batch`` releases the GIL and
+    spreads a batch over every core), so reading, hashing and writing the previous batch overlap it.
+    """
+    pool: Executor
     if workers <= 1:
         tok = document_encoder(Tokenizer.from_str(tokenizer_text))
-        for batch in batches:
-            yield batch["id"], _encode(tok, batch["text"])
-        return
-    # spawn, not fork: the tokenizers library's thread pool does not survive a fork.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker, initargs=(tokenizer_text,)
-    ) as pool:
-        pending: deque[tuple[list[str], Future[list[np.ndarray]]]] = deque()
-        for batch in batches:
-            pending.append((batch["id"], pool.submit(_encode_in_worker, batch["text"])))
-            if len(pending) >= 2 * workers:
-                ids, future = pending.popleft()
-                yield ids, future.result()
+        pool = ThreadPoolExecutor(1)
+        encode: Callable[[list[str]], list[np.ndarray]] = partial(_encode, tok)
+    else:
+        # spawn, not fork: the tokenizers library's thread pool does not survive a fork.
+        context = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_init_worker, initargs=(tokenizer_text,)
+        )
+        encode = _encode_in_worker
+    with pool:
+        pending: deque[tuple[T, Future[list[np.ndarray]]]] = deque()
+        for tag, texts in batches:
+            pending.append((tag, pool.submit(encode, texts)))
+            if len(pending) >= 2 * max(workers, 1):
+                tag, future = pending.popleft()
+                yield tag, future.result()
         while pending:
-            ids, future = pending.popleft()
-            yield ids, future.result()
+            tag, future = pending.popleft()
+            yield tag, future.result()
 
 
-def write_shards(
-    folder: Path,
+def copies(doc_id: str, weight: float, seed: int) -> int:
+    """How many times a document of a source with ``weight`` goes into the shards: ``floor(weight)``,
+    plus one when a seeded hash of its id falls below the fractional part."""
+    if not (weight >= 0 and math.isfinite(weight)):
+        raise ValueError(f"a mix weight must be a finite number >= 0, got {weight!r}")
+    whole = math.floor(weight)
+    return whole + int(_unit_hash(f"{seed}\0{doc_id}") < weight - whole)
+
+
+@dataclass
+class _Doc:
+    """One place in the document stream: a corpus document in pass ``pass_`` of the mix."""
+
+    ordinal: int
+    id: str
+    text: str
+    source: str
+    split: str
+    write: bool  # False only for a document the mix drops: it is counted, never written
+    first: bool  # pass 0: counts towards the per-source "before" figures
+
+
+def document_stream(
+    corpus: Manifest, val_ids: set[str], mix: dict[str, float] | None, seed: int
+) -> Iterator[list[_Doc]]:
+    """Batches of the mixed document stream, numbered by ``ordinal`` in a fixed order: pass 0 holds
+    every corpus document (those the mix drops marked ``write=False``), pass ``r`` the documents
+    with more than ``r`` copies."""
+    weights = mix or {}
+    passes = max([1, *(math.ceil(w) for w in weights.values())])
+    ordinal = 0
+    for pass_ in range(passes):
+        for batch in corpus_batches(corpus, ["id", "text", "source"], batch_size=ENCODE_BATCH):
+            docs = []
+            for doc_id, text, source in zip(batch["id"], batch["text"], batch["source"], strict=True):
+                n = copies(doc_id, weights.get(source, 1.0), seed) if mix else 1
+                if pass_ == 0 or n > pass_:
+                    split = "val" if doc_id in val_ids else "train"
+                    docs.append(_Doc(ordinal, doc_id, text or "", source, split, n > pass_, pass_ == 0))
+                    ordinal += 1
+            if docs:
+                yield docs
+
+
+def _empty_source_counts() -> dict[str, int]:
+    return {"documents_before": 0, "tokens_before": 0, "documents_after": 0, "tokens_after": 0}
+
+
+class _ResumableSplit:
+    """The text shards of one split in a work folder, with a completion marker per finished shard.
+
+    A marker (``done/<shard>.json``) is written only after the shard's files are fsynced; it holds the
+    shard's manifest counts, the per-source counts of the documents it accounts for, and ``next``, the
+    ordinal of the first stream document after it. Resuming reads the markers, deletes any unmarked
+    shard files and skips every document of this split before ``next``.
+    """
+
+    def __init__(self, work: Path, split: str, max_tokens_per_shard: int) -> None:
+        self.split = split
+        self.files = work / "files"
+        self.done = work / "done"
+        self.files.mkdir(parents=True, exist_ok=True)
+        self.done.mkdir(parents=True, exist_ok=True)
+        self.counts: dict[str, dict[str, Any]] = {}
+        self.sources: dict[str, dict[str, int]] = {}
+        self.resumed_shards = 0
+        self.next = 0
+        self.finished = (self.done / f"{split}.end.json").is_file()
+        number = 0
+        while (marker := self.done / f"{split}_{number:05d}.ds.json").is_file():
+            self._absorb(json.loads(marker.read_text()))
+            number += 1
+        if self.finished:
+            self._absorb(json.loads((self.done / f"{split}.end.json").read_text()))
+        self.resumed_shards = number
+        for stale in self.files.glob(f"{split}_*"):
+            if int(stale.name[len(split) + 1 :].split(".")[0]) >= number:
+                stale.unlink()
+        self.writer = ShardWriter(self.files, split, max_tokens_per_shard, first_number=number)
+        self._pending: dict[str, dict[str, int]] = {}
+
+    def _absorb(self, marker: dict[str, Any]) -> None:
+        self.counts.update(marker["counts"])
+        for source, c in marker["sources"].items():
+            total = self.sources.setdefault(source, _empty_source_counts())
+            for key, value in c.items():
+                total[key] += value
+        self.next = marker["next"]
+
+    def add(self, doc: _Doc, tokens: np.ndarray) -> str | None:
+        """Account for one stream document (its EOS included) and write it unless the mix dropped it;
+        returns the name of the shard this document closed, if any."""
+        closed = None
+        if doc.write:
+            before = self.writer.shard_number if self.writer.has_open_shard else None
+            self.writer.add(tokens)
+            if before is not None and self.writer.shard_number != before:
+                closed = self.writer.shard_name(before)
+                self._mark(closed + ".json", closed, doc.ordinal)
+        c = self._pending.setdefault(doc.source, _empty_source_counts())
+        if doc.first:
+            c["documents_before"] += 1
+            c["tokens_before"] += tokens.size
+        if doc.write:
+            c["documents_after"] += 1
+            c["tokens_after"] += tokens.size
+        return closed
+
+    def _mark(self, marker_name: str, shard: str | None, next_ordinal: int) -> None:
+        counts = {path: c for path, c in self.writer.counts.items() if shard and path.startswith(shard)}
+        marker = {"counts": counts, "sources": self._pending, "next": next_ordinal}
+        _write_marker(self.done / marker_name, marker)
+        self._absorb(marker)
+        self._pending = {}
+
+    def finish(self, end_ordinal: int) -> None:
+        """Close the last shard and mark the split complete."""
+        if self.finished:
+            return
+        if self.writer.has_open_shard:
+            last = self.writer.shard_name(self.writer.shard_number)
+            self.writer.close()
+            self._mark(last + ".json", last, end_ordinal)
+        self._mark(f"{self.split}.end.json", None, end_ordinal)
+        self.finished = True
+
+
+def _write_marker(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass
+class TextShardResult:
+    """What ``write_text_shards`` produced: per-file counts (paths relative to ``files``), the
+    per-source mix counts, and how much work this call did (``encoded``, ``from_cache``,
+    ``resumed_shards``)."""
+
+    files: Path
+    counts: dict[str, dict[str, Any]]
+    sources: dict[str, dict[str, int]]
+    work: dict[str, int] = field(default_factory=dict)
+
+
+def write_text_shards(
+    work: Path,
     corpus: Manifest,
     tokenizer_text: str,
     val_ids: set[str],
     max_tokens_per_shard: int,
+    *,
     workers: int = 1,
-) -> dict[str, dict[str, Any]]:
-    """Tokenize every corpus document into ``folder``; return the per-file manifest counts."""
-    eos_id = Tokenizer.from_str(tokenizer_text).token_to_id(EOS_TOKEN)
-    eos = np.array([eos_id], dtype=TOKEN_DTYPE)
-    writers = {split: ShardWriter(folder, split, max_tokens_per_shard) for split in SPLITS}
-    for ids, arrays in _encoded(corpus_batches(corpus, ["id", "text"]), tokenizer_text, workers):
-        for doc_id, tokens in zip(ids, arrays, strict=True):
-            writers["val" if doc_id in val_ids else "train"].add(np.concatenate([tokens, eos]))
+    mix: dict[str, float] | None = None,
+    mix_seed: int = 0,
+    cache: TokenCache | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> TextShardResult:
+    """Tokenize the (mixed) corpus into ``work/files``, resuming after the last finished shard.
+
+    ``progress(shard_name)`` is called after each shard's completion marker is on disk.
+    """
+    eos = np.array([Tokenizer.from_str(tokenizer_text).token_to_id(EOS_TOKEN)], dtype=TOKEN_DTYPE)
+    splits = {split: _ResumableSplit(work, split, max_tokens_per_shard) for split in SPLITS}
+    done = {"encoded": 0, "from_cache": 0}
+    end = 0
+
+    def to_encode() -> Iterator[tuple[tuple[list[_Doc], list[bytes], dict[bytes, np.ndarray]], list[str]]]:
+        nonlocal end
+        for docs in document_stream(corpus, val_ids, mix, mix_seed):
+            end = docs[-1].ordinal + 1
+            docs = [d for d in docs if d.ordinal >= splits[d.split].next and not splits[d.split].finished]
+            if cache is not None:
+                keys = [hashlib.sha256(d.text.encode("utf-8")).digest() for d in docs]
+                found = cache.get_many(keys)
+                yield (docs, keys, found), [d.text for d, k in zip(docs, keys, strict=True) if k not in found]
+            else:
+                yield (docs, [], {}), [d.text for d in docs]
+
+    for (docs, keys, found), arrays in _encoded(to_encode(), tokenizer_text, workers):
+        fresh = iter(arrays)
+        new: list[tuple[bytes, np.ndarray]] = []
+        for i, doc in enumerate(docs):
+            tokens = found.get(keys[i]) if cache is not None else None
+            if tokens is None:
+                tokens = next(fresh)
+                if cache is not None:
+                    new.append((keys[i], tokens))
+            closed = splits[doc.split].add(doc, np.concatenate([tokens, eos]))
+            if closed and progress:
+                progress(closed)
+        done["encoded"] += len(arrays)
+        done["from_cache"] += len(docs) - len(arrays)
+        if cache is not None and new:
+            cache.put_many(new)
     counts: dict[str, dict[str, Any]] = {}
-    for writer in writers.values():
-        counts.update(writer.close())
-    return counts
+    sources: dict[str, dict[str, int]] = {}
+    for split in splits.values():
+        split.finish(end)
+        counts.update(split.counts)
+        for source, c in split.sources.items():
+            total = sources.setdefault(source, _empty_source_counts())
+            for key, value in c.items():
+                total[key] += value
+    done["resumed_shards"] = sum(s.resumed_shards for s in splits.values())
+    return TextShardResult(work / "files", counts, dict(sorted(sources.items())), done)
 
 
 def _conversation_lines(instruct: Manifest) -> Iterator[tuple[int, str]]:
@@ -343,6 +596,50 @@ def source_totals(counts: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict
     }
 
 
+def shard_work_key(
+    corpus: Manifest,
+    tokenizer_sha256: str,
+    val_fraction: float,
+    max_tokens_per_shard: int,
+    mix: dict[str, float] | None,
+    mix_seed: int,
+) -> str:
+    """The work folder's name: everything that decides the text shards' bytes, hashed."""
+    settings = {
+        "format": WORK_FORMAT,
+        "corpus": corpus.fingerprint,
+        "tokenizer": tokenizer_sha256,
+        "val_fraction": val_fraction,
+        "max_tokens_per_shard": max_tokens_per_shard,
+        "mix": mix,
+        "mix_seed": mix_seed,
+    }
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _claim(work: Path) -> None:
+    """Make ``work`` ours; refuse when another live build is using it."""
+    work.mkdir(parents=True, exist_ok=True)
+    owner = work / OWNER_FILE
+    if owner.is_file():
+        pid = owner.read_text().strip()
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                pass
+            else:
+                raise ArtifactError(f"{work} is in use by the running build with pid {pid}")
+    owner.write_text(f"{os.getpid()}\n")
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
 def build_shards(
     store: ArtifactStore,
     name: str,
@@ -352,13 +649,20 @@ def build_shards(
     val_fraction: float = 0.05,
     max_tokens_per_shard: int = 50_000_000,
     workers: int = 1,
+    *,
+    mix: dict[str, float] | None = None,
+    mix_seed: int = 0,
+    token_cache: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> Manifest:
     """Encode a corpus version with a tokenizer version and publish ``shards/<name>/<version>``.
 
     With ``instruct`` (an instruct version), its conversations are rendered with the chat template
     into ``sft-*`` shards with loss masks beside the text shards, which stay exactly as without it.
-    The output does not depend on ``workers``: documents keep corpus order within each split, and
-    conversations keep file order.
+    ``mix`` weighs the corpus by its ``source`` column (unlisted sources weigh 1.0). The output does
+    not depend on ``workers``, on the token cache or on how often the build was killed and resumed:
+    documents keep corpus order within each split and pass, and conversations keep file order.
+    ``progress(shard_name)`` is called when a text shard is finished and marked.
     """
     verify_or_raise(corpus)
     verify_or_raise(tokenizer)
@@ -367,8 +671,12 @@ def build_shards(
         if instruct.kind != "instruct":
             raise ArtifactError(f"{instruct.ref}: expected an instruct artifact, got kind {instruct.kind!r}")
         instruct.file(CONVERSATIONS_FILE)
+    if mix is not None:
+        for weight in mix.values():
+            copies("", weight, mix_seed)  # validates the weight
     tokenizer_path = tokenizer.path_of(TOKENIZER_FILE)
     tokenizer_text = tokenizer_path.read_text(encoding="utf-8")
+    tokenizer_sha256 = tokenizer.file(TOKENIZER_FILE).sha256
     tok = Tokenizer.from_str(tokenizer_text)
     if tok.get_vocab_size() > MAX_UINT16_VOCAB:
         raise ArtifactError(f"{tokenizer.ref}: vocab {tok.get_vocab_size()} does not fit uint16 shards")
@@ -383,61 +691,81 @@ def build_shards(
         (doc_id for batch in corpus_batches(corpus, ["id"]) for doc_id in batch["id"]), val_fraction
     )
 
-    # Shards are written to a staging folder first, because the manifest's split totals must be
-    # known before publishing; the publish step then only moves the finished files.
-    store.root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".shards-staging-", dir=store.root))
+    key = shard_work_key(corpus, tokenizer_sha256, val_fraction, max_tokens_per_shard, mix, mix_seed)
+    work = store.root / WORK_DIR / "shards" / key
+    _claim(work)
+    cache = TokenCache(store.root / CACHE_DIR / "tokens", tokenizer_sha256) if token_cache else None
     try:
-        counts = _with_source(
-            write_shards(staging, corpus, tokenizer_text, val_ids, max_tokens_per_shard, workers), "text"
+        text = write_text_shards(
+            work,
+            corpus,
+            tokenizer_text,
+            val_ids,
+            max_tokens_per_shard,
+            workers=workers,
+            mix=mix,
+            mix_seed=mix_seed,
+            cache=cache,
+            progress=progress,
         )
+    finally:
+        if cache is not None:
+            cache.close()
+
+    def build(folder: Path) -> Built:
+        for path in text.counts:
+            _link_or_copy(text.files / path, folder / path)
+        counts = _with_source(text.counts, "text")
         stats: dict[str, Any] = {}
-        parents = {"corpus": corpus.ref, "tokenizer": tokenizer.ref}
         if instruct is not None:
             instruct_counts, stats["instruct"] = write_instruct_shards(
-                staging, instruct, tokenizer_text, val_fraction, max_tokens_per_shard
+                folder, instruct, tokenizer_text, val_fraction, max_tokens_per_shard
             )
             counts.update(_with_source(instruct_counts, "instruct"))
-            parents["instruct"] = instruct.ref
-        shutil.copyfile(tokenizer_path, staging / TOKENIZER_FILE)
+        shutil.copyfile(tokenizer_path, folder / TOKENIZER_FILE)
         totals = split_totals(counts)
-        sources = source_totals(counts)
-
-        def build(folder: Path) -> dict[str, dict[str, Any]]:
-            for p in staging.iterdir():
-                p.rename(folder / p.name)
-            return counts
-
-        return store.publish(
-            "shards",
-            name,
-            build,
-            config={
-                "val_fraction": val_fraction,
-                "max_tokens_per_shard": max_tokens_per_shard,
-                "split_rule": "sha256(id)[:8] / 2**64 < val_fraction",
-                "eos_policy": f"one {EOS_TOKEN} after every document, counted in that document",
-            },
-            parents=parents,
+        weights = mix or {}
+        return Built(
+            counts=counts,
             stats={
                 "documents": sum(t["documents"] for t in totals.values()),
                 "tokens": sum(t["tokens"] for t in totals.values()),
                 **totals,
+                "mix": {s: {"weight": weights.get(s, 1.0), **c} for s, c in text.sources.items()},
                 **stats,
+                "build": text.work,
             },
-            extra={
-                "dtype": "uint16",
-                "vocab_size": tok.get_vocab_size(),
-                "eos_id": tok.token_to_id(EOS_TOKEN),
-                "special_tokens": special_token_ids(tok),
-                "tokenizer_file": TOKENIZER_FILE,
-                "tokenizer_sha256": tokenizer.file(TOKENIZER_FILE).sha256,
-                "splits": totals,
-                "sources": sources,
-            },
+            extra={"splits": totals, "sources": source_totals(counts)},
         )
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    parents = {"corpus": corpus.ref, "tokenizer": tokenizer.ref}
+    if instruct is not None:
+        parents["instruct"] = instruct.ref
+    manifest = store.publish(
+        "shards",
+        name,
+        build,
+        config={
+            "val_fraction": val_fraction,
+            "max_tokens_per_shard": max_tokens_per_shard,
+            "split_rule": "sha256(id)[:8] / 2**64 < val_fraction",
+            "eos_policy": f"one {EOS_TOKEN} after every document, counted in that document",
+            "mix": mix,
+            "mix_seed": mix_seed,
+            "mix_rule": "copies = floor(w) + (sha256(f'{mix_seed}\\0{id}')[:8] / 2**64 < w - floor(w))",
+        },
+        parents=parents,
+        extra={
+            "dtype": "uint16",
+            "vocab_size": tok.get_vocab_size(),
+            "eos_id": tok.token_to_id(EOS_TOKEN),
+            "special_tokens": special_token_ids(tok),
+            "tokenizer_file": TOKENIZER_FILE,
+            "tokenizer_sha256": tokenizer_sha256,
+        },
+    )
+    shutil.rmtree(work, ignore_errors=True)
+    return manifest
 
 
 def read_documents(manifest: Manifest, split: str, source: str | None = None) -> Iterator[list[int]]:

@@ -13,14 +13,21 @@ Choices and why:
 
 Documents are encoded with special tokens *escaped*: a literal ``<|endoftext|>`` typed inside a web
 page becomes ordinary bytes, never a control id. Only the shard writer inserts control tokens.
+
+Training streams: ``train_from_iterator`` pulls the texts in batches and keeps only pre-token counts,
+so memory follows the vocabulary of the corpus, not its size. ``TokenCache`` remembers the ids of every
+document text a tokenizer has encoded (SQLite, keyed by the text's sha256), so rebuilding shards after
+a corpus changed re-encodes only the documents whose text changed.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow.parquet as pq
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
@@ -110,6 +117,48 @@ def corpus_texts(corpus: Manifest) -> Iterator[str]:
     """Every non-empty document text of a corpus version, streamed."""
     for batch in corpus_batches(corpus, ["text"]):
         yield from (t for t in batch["text"] if t)
+
+
+class TokenCache:
+    """Token ids (without EOS) of document texts encoded by one tokenizer, keyed by sha256 of the text.
+
+    One SQLite file per tokenizer file checksum (and cache format), so ids from another tokenizer can
+    never be returned. A cache is only ever an optimisation: ids read from it equal a fresh encoding.
+    """
+
+    FORMAT = 1
+
+    def __init__(self, folder: Path, tokenizer_sha256: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f"v{self.FORMAT}-{tokenizer_sha256}.sqlite"
+        self._db = sqlite3.connect(self.path, timeout=600)
+        # WAL + NORMAL: a crash may lose the last batches (they are re-encoded next time), never corrupt.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS ids (key BLOB PRIMARY KEY, ids BLOB NOT NULL) WITHOUT ROWID"
+        )
+
+    def get_many(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:
+        found: dict[bytes, np.ndarray] = {}
+        for start in range(0, len(keys), 900):  # stay under SQLite's bound-parameter limit
+            chunk = keys[start : start + 900]
+            query = f"SELECT key, ids FROM ids WHERE key IN ({','.join('?' * len(chunk))})"
+            for key, blob in self._db.execute(query, chunk):
+                found[key] = np.frombuffer(blob, dtype="<u2")
+        return found
+
+    def put_many(self, items: Iterable[tuple[bytes, np.ndarray]]) -> None:
+        with self._db:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO ids (key, ids) VALUES (?, ?)", ((k, v.tobytes()) for k, v in items)
+            )
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM ids").fetchone()[0]
+
+    def close(self) -> None:
+        self._db.close()
 
 
 def publish_tokenizer(store: ArtifactStore, name: str, corpus: Manifest, vocab_size: int) -> Manifest:

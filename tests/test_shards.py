@@ -120,8 +120,16 @@ def test_workers_do_not_change_the_output(
 ) -> None:
     store, corpus, tokenizer, _ = setup
     parallel = build_shards(
-        store, "two", corpus, tokenizer, val_fraction=0.1, max_tokens_per_shard=SHARD_LIMIT, workers=2
+        store,
+        "two",
+        corpus,
+        tokenizer,
+        val_fraction=0.1,
+        max_tokens_per_shard=SHARD_LIMIT,
+        workers=2,
+        token_cache=False,  # every document is encoded by the worker processes
     )
+    assert parallel.stats["build"]["encoded"] == len(setup[3])
     assert parallel.fingerprint == shards.fingerprint
     assert [(f.path, f.sha256) for f in parallel.files] == [(f.path, f.sha256) for f in shards.files]
 

@@ -143,3 +143,19 @@ def test_same_corpus_gives_same_tokenizer_bytes(
     assert again.version == first.version
     smaller = publish_tokenizer(store, "smaller", publish_corpus(store, texts[:100]), vocab_size=1200)
     assert smaller.version != first.version
+
+
+def test_training_streams_a_one_shot_iterator(texts: list[str]) -> None:
+    """Training takes a generator (a corpus streamed from parquet) and reads it exactly once."""
+    pulled = 0
+
+    def stream():
+        nonlocal pulled
+        for i in range(20):
+            for text in texts:
+                pulled += 1
+                yield f"{text} ({i})"
+
+    tok = train_tokenizer(stream(), vocab_size=400)
+    assert pulled == 20 * len(texts)
+    assert tok.get_vocab_size() == 400

@@ -17,6 +17,7 @@ from pathlib import Path
 from garimpo.artifacts import ArtifactError, ArtifactStore
 from garimpo.artifacts_cli import register as register_artifacts
 from garimpo.report import format_table, stage_rows
+from train.cli import register as register_training
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -150,35 +151,6 @@ def cmd_shards(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from train.config import TrainConfig
-    from train.trainer import train
-
-    cfg = TrainConfig.from_toml(args.config)
-    if args.max_steps is not None:
-        cfg.max_steps = args.max_steps
-    r = train(cfg, args.shards, artifacts_root=args.artifacts, run_name=args.run_name, resume=not args.fresh)
-    print(f"trained on {r.shards_ref}: step-0 loss {r.step0_loss:.4f}, final val loss {r.final_val_loss:.4f}")
-    print(f"checkpoint {r.checkpoint_path}")
-    return 0
-
-
-def cmd_generate(args: argparse.Namespace) -> int:
-    from train.sample import generate_text
-
-    text = generate_text(
-        args.run,
-        args.prompt,
-        max_new_tokens=args.max_new_tokens,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        seed=args.seed,
-    )
-    print(text)
-    return 0
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     sys.path.insert(0, str(ROOT))
     from flows import serve_deployments
@@ -247,24 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=1)
     s.set_defaults(func=cmd_shards)
 
-    s = sub.add_parser("train", help="train a model on a shard version (resumes when a run exists)")
-    s.add_argument("--shards", required=True, help="shards/<name>[/<version>] or a version folder")
-    s.add_argument("--config", default=str(ROOT / "configs" / "train" / "tiny.toml"))
-    s.add_argument("--run-name", default=None)
-    s.add_argument("--max-steps", type=int, default=None)
-    s.add_argument("--fresh", action="store_true", help="start over instead of resuming")
-    s.set_defaults(func=cmd_train)
-
-    s = sub.add_parser("generate", help="generate text from a training run or checkpoint")
-    s.add_argument("--run", required=True, help="run folder or checkpoint file")
-    s.add_argument("--prompt", default="O Brasil é")
-    s.add_argument("--max-new-tokens", type=int, default=60)
-    s.add_argument("--temperature", type=float, default=0.8)
-    s.add_argument("--top-k", type=int, default=50)
-    s.add_argument("--top-p", type=float, default=0.95)
-    s.add_argument("--seed", type=int, default=0)
-    s.set_defaults(func=cmd_generate)
-
+    register_training(sub)  # train, generate, export: torch only, imported when run
     register_artifacts(sub)
 
     s = sub.add_parser("serve", help="serve the Prefect deployments (same as `python flows.py serve`)")

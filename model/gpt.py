@@ -22,6 +22,7 @@ that greedy decoding with the cache equals decoding without it, token for token.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -293,7 +294,7 @@ class GPT(nn.Module):
         temperature: float = 1.0,
         top_k: int | None = None,
         top_p: float | None = None,
-        stop_token: int | None = None,
+        stop_token: int | Collection[int] | None = None,
         seed: int | None = None,
         use_cache: bool = True,
     ) -> list[int]:
@@ -301,7 +302,8 @@ class GPT(nn.Module):
 
         ``temperature <= 0`` is greedy. ``top_k`` keeps the k likeliest tokens, ``top_p`` the smallest
         set whose probability reaches p. Sampling draws from a ``torch.Generator`` seeded with
-        ``seed``, so the same seed gives the same text. Generation stops after ``stop_token``.
+        ``seed``, so the same seed gives the same text. Generation stops after ``stop_token`` (one id
+        or several).
         ``use_cache=False`` recomputes the whole context each step (the reference the cache is
         tested against).
         """
@@ -316,6 +318,7 @@ class GPT(nn.Module):
         if seed is not None:
             gen.manual_seed(seed)
         ids = torch.tensor([prompt], dtype=torch.long, device=device)
+        stops = {stop_token} if isinstance(stop_token, int) else set(stop_token or ())
         cache = None
         if use_cache:
             cache = KVCache(self.cfg, 1, len(prompt) + max_new_tokens, device, self.embed_tokens.weight.dtype)
@@ -325,7 +328,7 @@ class GPT(nn.Module):
             logits, _ = self(step_input if use_cache else ids, cache=cache)
             nxt = sample_next(logits[0, -1].float(), temperature, top_k, top_p, gen)
             out.append(nxt)
-            if nxt == stop_token:
+            if nxt in stops:
                 break
             step_input = torch.tensor([[nxt]], dtype=torch.long, device=device)
             ids = torch.cat((ids, step_input), dim=1)

@@ -30,12 +30,21 @@ def test_rebuild_is_a_no_op_until_a_source_changes(tmp_path: Path) -> None:
     assert rebuild_shards(params) == first
     assert len(store.versions("shards", "noturno")) == 1
 
-    extra = {
-        "id": "web-novo",
-        "text": "Texto novo sobre a história do Brasil e das suas cidades, com muitas palavras em português. "
-        * 4,
-        "source": "web",
+    # A clean page from another seed of the sample corpus: new, fluent Portuguese that curation keeps.
+    other = tmp_path / "other"
+    info = write_sample_corpus(other, seed=1, n_docs=120)
+    defective = {
+        i
+        for ids in info["ids"].values()
+        for pair in ids
+        for i in (pair if isinstance(pair, list) else [pair])
     }
+    extra = next(
+        r
+        for r in map(json.loads, (other / "web.jsonl").read_text().splitlines()[5:])
+        if r["id"] not in defective
+    )
+    extra["id"] = "web-novo"
     with web.open("a") as f:
         f.write(json.dumps(extra, ensure_ascii=False) + "\n")
     second = rebuild_shards(params)

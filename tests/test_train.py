@@ -74,32 +74,52 @@ def publish_shards(
     *,
     loss_flags=None,
     train_shards: int = 2,
+    conversations: list[tuple[str, str]] = (),
 ) -> Manifest:
     """Tokenize ``texts`` (each followed by <|endoftext|>), split them and publish a shards version.
 
     Every fifth document goes to ``val``; ``train`` is spread over ``train_shards`` files.
     ``loss_flags(doc_index, n_tokens) -> uint8 array`` adds ``.ds.loss`` files when given.
+    ``conversations`` (question, answer) are rendered with the chat template into ``sft-<split>``
+    files of source ``instruct``, with loss flags on the answer and the closing <|endoftext|>.
     """
     tok = Tokenizer(tokenizer_json)
-    eos = tok.token_to_id("<|endoftext|>")
-    docs = [np.array([*tok.encode(t), eos], dtype=np.uint16) for t in texts]
-    val_docs = [i for i in range(len(docs)) if i % 5 == 4]
+    eos, query, answer = (tok.token_to_id(t) for t in ("<|endoftext|>", "<|query|>", "<|answer|>"))
+    docs = []  # (tokens, loss flags or None)
+    for i, t in enumerate(texts):
+        ids = np.array([*tok.encode(t), eos], dtype=np.uint16)
+        docs.append((ids, None if loss_flags is None else loss_flags(i, len(ids)).astype(np.uint8)))
+    files: dict[str, tuple[list[int], str]] = {
+        "val_00000": ([i for i in range(len(docs)) if i % 5 == 4], "text")
+    }
     train_docs = [i for i in range(len(docs)) if i % 5 != 4]
-    files = {"val_00000": val_docs}
     for s in range(train_shards):
-        files[f"train_{s:05d}"] = train_docs[s::train_shards]
+        files[f"train_{s:05d}"] = (train_docs[s::train_shards], "text")
+    first = len(docs)
+    for q, a in conversations:
+        prompt, reply = [query, *tok.encode(q), answer], [*tok.encode(a), eos]
+        flags = np.array([0] * len(prompt) + [1] * len(reply), dtype=np.uint8)
+        docs.append((np.array(prompt + reply, dtype=np.uint16), flags))
+    if conversations:
+        sft = list(range(first, len(docs)))
+        files["sft-val_00000"] = ([i for i in sft if i % 5 == 4], "instruct")
+        files["sft-train_00000"] = ([i for i in sft if i % 5 != 4], "instruct")
 
     def build(folder: Path) -> dict:
         counts = {}
-        for stem, idx in files.items():
-            toks = np.concatenate([docs[i] for i in idx])
+        for stem, (idx, source) in files.items():
+            toks = np.concatenate([docs[i][0] for i in idx])
             toks.astype("<u2").tofile(folder / f"{stem}.ds")
-            np.cumsum([len(docs[i]) for i in idx]).astype("<u8").tofile(folder / f"{stem}.ds.index")
-            split = stem.split("_")[0]
-            counts[f"{stem}.ds"] = {"tokens": len(toks), "documents": len(idx), "split": split}
-            if loss_flags is not None:
-                flags = np.concatenate([loss_flags(i, len(docs[i])) for i in idx]).astype(np.uint8)
-                flags.tofile(folder / f"{stem}.ds.loss")
+            np.cumsum([len(docs[i][0]) for i in idx]).astype("<u8").tofile(folder / f"{stem}.ds.index")
+            split = stem.removeprefix("sft-").split("_")[0]
+            counts[f"{stem}.ds"] = {
+                "tokens": len(toks),
+                "documents": len(idx),
+                "split": split,
+                "source": source,
+            }
+            if docs[idx[0]][1] is not None:
+                np.concatenate([docs[i][1] for i in idx]).tofile(folder / f"{stem}.ds.loss")
         shutil.copyfile(tokenizer_json, folder / "tokenizer.json")
         return counts
 
@@ -151,6 +171,7 @@ def small_cfg(**overrides) -> TrainConfig:
         "log_every": 5,
         "keep_checkpoints": 2,
         "device": "cpu",
+        "eval_prompts": [],
     }
     return TrainConfig.from_dict({**base, **overrides})
 
@@ -193,18 +214,20 @@ def test_stream_reads_across_shards_in_document_order(shards, texts, tokenizer_j
 
 def test_sampler_state_resumes_the_same_batches(shards):
     stream = TokenStream(shards, "train")
-    a = BatchSampler(stream, 4, 32, seed=1)
+    a = BatchSampler({"all": stream}, {"all": 1.0}, 4, 32, seed=1)
     for _ in range(300):  # several epochs, so the state crosses epoch boundaries
         a.next_batch()
-    b = BatchSampler(stream, 4, 32, seed=1)
+    b = BatchSampler({"all": stream}, {"all": 1.0}, 4, 32, seed=1)
     b.load_state_dict(a.state_dict())
-    assert a.state_dict()["epoch"] > 0
+    assert a.state_dict()["streams"]["all"]["epoch"] > 0
     for _ in range(5):
         x1, x2 = a.next_batch(), b.next_batch()
         assert torch.equal(x1.x, x2.x) and torch.equal(x1.y, x2.y)
         assert torch.equal(x1.x[:, 1:], x1.y[:, :-1])
-    other_seed = BatchSampler(stream, 4, 32, seed=2).next_batch()
-    assert not torch.equal(other_seed.x, BatchSampler(stream, 4, 32, seed=1).next_batch().x)
+    other_seed = BatchSampler({"all": stream}, {"all": 1.0}, 4, 32, seed=2).next_batch()
+    assert not torch.equal(
+        other_seed.x, BatchSampler({"all": stream}, {"all": 1.0}, 4, 32, seed=1).next_batch().x
+    )
 
 
 def test_val_windows_are_fixed(shards):
@@ -304,7 +327,7 @@ def test_loss_mask_is_read_and_masked_steps_stay_finite(tmp_path, texts, tokeniz
 
 
 def test_time_budget_stops_with_a_resumable_checkpoint(store, shards):
-    cfg = small_cfg(max_steps=10_000, time_budget_s=1e-6)
+    cfg = small_cfg(max_steps=10_000, time_budget_minutes=1e-8)
     result = train(cfg, "shards/demo", store.root, run_name="budget")
     assert result.step < 10 and result.checkpoint_path.is_file()
     assert load_checkpoint(result.run_dir)["step"] == result.step

@@ -4,6 +4,7 @@ A run lives in ``<artifacts>/checkpoints/<run_name>/``::
 
     step_0000100.pt   one checkpoint per saved step (the newest ``keep`` are kept)
     latest            text file naming the newest checkpoint file
+    best.pt           the checkpoint with the lowest validation loss so far (when kept)
     run.json          what the run is: lineage, configs, losses so far, checkpoint list
     tokenizer.json    copy of the shards' tokenizer, so sampling and export need only this folder
 
@@ -11,7 +12,8 @@ A checkpoint is a ``torch.save`` dict of tensors and plain containers only (mode
 GradScaler states, sampler position, RNG states, step, tokens seen, loss history, model and training
 configs, lineage), so ``torch.load(weights_only=True)`` reads it: loading a checkpoint never runs
 pickled code. Each file is written to a temporary name, fsynced and renamed into place, and
-``latest`` moves only after that, so a run killed mid-save still resumes from the previous step.
+``latest`` moves only after that, so a run killed mid-save still resumes from the previous step;
+the temporary file such a kill leaves behind is removed when the run starts again.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import torch
 from garimpo.artifacts import ArtifactError
 
 LATEST = "latest"
+BEST = "best.pt"
 RUN_JSON = "run.json"
 FORMAT_VERSION = 1
 
@@ -48,17 +51,35 @@ def write_text_atomic(path: Path, text: str) -> None:
     _replace_atomic(tmp, path)
 
 
+def _save_atomic(state: dict[str, Any], final: Path) -> None:
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    torch.save({"format_version": FORMAT_VERSION, **state}, tmp)
+    _replace_atomic(tmp, final)
+
+
 def save_checkpoint(run_dir: Path, step: int, state: dict[str, Any], keep: int) -> Path:
     """Write ``state`` as ``step_XXXXXXX.pt``, point ``latest`` at it and keep the newest ``keep``."""
     run_dir.mkdir(parents=True, exist_ok=True)
     final = run_dir / checkpoint_name(step)
-    tmp = run_dir / f".{final.name}.{os.getpid()}.tmp"
-    torch.save({"format_version": FORMAT_VERSION, **state}, tmp)
-    _replace_atomic(tmp, final)
+    _save_atomic(state, final)
     write_text_atomic(run_dir / LATEST, final.name + "\n")
     for old in list_checkpoints(run_dir)[:-keep]:
         old.unlink()
     return final
+
+
+def save_best(run_dir: Path, state: dict[str, Any]) -> Path:
+    """Write ``state`` as ``best.pt`` (the caller decides it is the best so far)."""
+    _save_atomic(state, run_dir / BEST)
+    return run_dir / BEST
+
+
+def remove_partial_files(run_dir: Path) -> list[Path]:
+    """Delete the temporary files a run killed while writing left behind; returns them."""
+    stale = sorted(run_dir.glob(".*.tmp"))
+    for path in stale:
+        path.unlink()
+    return stale
 
 
 def list_checkpoints(run_dir: Path) -> list[Path]:

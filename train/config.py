@@ -21,28 +21,41 @@ class TrainConfig:
 
     model: dict[str, Any] = field(default_factory=lambda: {"preset": "tiny"})
     seed: int = 1337
-    batch_size: int = 8  # sequences per micro-batch
+    batch_size: int = 8  # sequences per micro-batch (per process under torchrun)
     grad_accum: int = 1  # micro-batches per optimizer step
     max_steps: int = 100
-    # optimizer (AdamW; no weight decay on norms and embeddings)
-    lr: float = 3e-4
-    min_lr_ratio: float = 0.1  # the schedule ends at lr * min_lr_ratio
+    # source mixing: {"text": 1.0, "instruct": 0.5} draws each training window from a source with
+    # these relative weights; empty = one stream over every .ds file of the split
+    mix: dict[str, float] = field(default_factory=dict)
+    # optimizer: "adamw", or "muon" for the block matrices (embeddings and norms stay on AdamW)
+    optimizer: str = "adamw"
+    lr: float = 3e-4  # AdamW rate (all parameters with "adamw"; embeddings and norms with "muon")
+    min_lr_ratio: float = 0.1  # the schedule ends at every rate times this
     weight_decay: float = 0.1
     beta1: float = 0.9
     beta2: float = 0.95
     eps: float = 1e-8
+    muon_lr: float = 0.02  # Muon rate of the block matrices
+    muon_momentum: float = 0.95
+    muon_weight_decay: float = 0.01
     grad_clip: float = 1.0  # max global grad norm; 0 disables clipping
     # schedule: "cosine" (warmup then cosine decay) or "wsd" (warmup, constant, linear decay at the end)
     schedule: str = "cosine"
     warmup_steps: int = 100
     decay_frac: float = 0.2  # wsd only: fraction of max_steps spent decaying
-    # evaluation, logging and checkpoints
+    # evaluation and logging
     eval_every: int = 100  # optimizer steps between validation passes; 0 = only at the end
-    eval_windows: int = 32  # fixed validation windows of seq_len tokens
+    eval_windows: int = 32  # fixed validation windows of seq_len tokens, per source
+    eval_prompts: list[str] = field(default_factory=lambda: ["O Brasil é", "A capital de Minas Gerais"])
+    eval_sample_tokens: int = 32  # greedy tokens generated per eval prompt (0 = no samples)
     log_every: int = 10
+    # checkpoints: every checkpoint_every steps and every checkpoint_minutes, keeping the newest
+    # keep_checkpoints plus best.pt (lowest val loss) when keep_best
     checkpoint_every: int = 100  # 0 = only at the end
+    checkpoint_minutes: float = 0.0  # 0 = no time-based checkpoints
     keep_checkpoints: int = 3
-    time_budget_s: float = 0.0  # stop cleanly (with a checkpoint) after this many seconds; 0 = none
+    keep_best: bool = True
+    time_budget_minutes: float = 0.0  # stop cleanly (with a checkpoint) before this much wall time; 0 = none
     # hardware
     device: str = "auto"  # "auto" (cuda when present), "cpu", "cuda", "cuda:1", ...
     precision: str = "auto"  # "auto", "fp32", "bf16", "fp16"
@@ -51,6 +64,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.schedule not in ("cosine", "wsd"):
             raise ValueError(f"schedule must be 'cosine' or 'wsd', not {self.schedule!r}")
+        if self.optimizer not in ("adamw", "muon"):
+            raise ValueError(f"optimizer must be 'adamw' or 'muon', not {self.optimizer!r}")
+        if any(w < 0 for w in self.mix.values()) or (self.mix and not any(self.mix.values())):
+            raise ValueError(f"mix weights must be >= 0 with at least one > 0, got {self.mix}")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             raise ValueError(f"precision must be auto, fp32, bf16 or fp16, not {self.precision!r}")
         for name in ("batch_size", "grad_accum", "max_steps", "keep_checkpoints", "eval_windows"):

@@ -11,6 +11,13 @@ windows of ``seq_len + 1`` tokens start at multiples of ``seq_len`` from a per-e
 epoch visits them in a random order drawn from ``(seed, epoch)``. The sampler's whole state is
 ``(epoch, cursor)``: a resumed run rebuilds the same permutation and continues at the same window, so
 it sees exactly the batches an uninterrupted run would (unlike re-seeding, which replays batches).
+
+Sources: each manifest file entry names its ``source`` (``text`` or ``instruct``). With mixing
+weights, every source is its own stream with its own window order, and each window of a batch picks
+its source by a draw seeded from ``(seed, batch number)``; the state is then the per-source positions
+plus the batch count, still exact on resume. Under ``torchrun`` every process draws the same global
+batch of ``batch_size * world_size`` windows and reads only its own slice, so the data position is one
+state whatever the number of processes.
 """
 
 from __future__ import annotations
@@ -55,8 +62,8 @@ def open_shards(shards: str | Path, artifacts_root: str | Path = "artifacts") ->
     return manifest
 
 
-def _mix_seed(*parts: int) -> int:
-    """A 63-bit seed from several integers, with no collisions like seed+epoch would give."""
+def _mix_seed(*parts: int | str) -> int:
+    """A 63-bit seed from several integers or names, with no collisions like seed+epoch would give."""
     digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
 
@@ -64,10 +71,16 @@ def _mix_seed(*parts: int) -> int:
 class TokenStream:
     """The ``.ds`` shards of one split as one read-only token stream, with its loss mask if any."""
 
-    def __init__(self, manifest: Manifest, split: str) -> None:
-        self.split = split
+    def __init__(self, manifest: Manifest, split: str, source: str | None = None) -> None:
+        self.split, self.source = split, source
         entries = sorted(
-            (f for f in manifest.files if f.path.endswith(".ds") and _split_of(f.path, f.extra) == split),
+            (
+                f
+                for f in manifest.files
+                if f.path.endswith(".ds")
+                and _split_of(f.path, f.extra) == split
+                and source in (None, source_of(f.path, f.extra))
+            ),
             key=lambda f: f.path,
         )
         self.tokens: list[np.memmap] = []
@@ -135,7 +148,22 @@ class TokenStream:
 
 def _split_of(path: str, extra: dict) -> str:
     """The split a shard file belongs to: the manifest's ``split`` field, else its name prefix."""
-    return extra.get("split") or Path(path).name.rsplit("_", 1)[0]
+    return extra.get("split") or Path(path).name.rsplit("_", 1)[0].removeprefix("sft-")
+
+
+def source_of(path: str, extra: dict) -> str:
+    """The source of a shard file: the manifest's ``source`` field, else ``instruct`` for ``sft-*``."""
+    return extra.get("source") or ("instruct" if Path(path).name.startswith("sft-") else "text")
+
+
+def sources(manifest: Manifest, split: str) -> list[str]:
+    """The sources with at least one token in ``split``, sorted."""
+    found = {
+        source_of(f.path, f.extra)
+        for f in manifest.files
+        if f.path.endswith(".ds") and f.bytes and _split_of(f.path, f.extra) == split
+    }
+    return sorted(found)
 
 
 @dataclass
@@ -156,20 +184,20 @@ def _stack(windows: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Batch:
     return Batch(x, y, m)
 
 
-class BatchSampler:
-    """Deterministic, resumable stream of training batches from one split.
+class WindowSampler:
+    """Deterministic, resumable order of the training windows of one stream.
 
     Epoch ``e`` starts its windows at an offset in ``[0, seq_len)`` and shuffles them with a generator
     seeded from ``(seed, e)``; ``state_dict()`` is ``{"epoch", "cursor"}`` and is all a resume needs.
     """
 
-    def __init__(self, stream: TokenStream, batch_size: int, seq_len: int, seed: int) -> None:
+    def __init__(self, stream: TokenStream, seq_len: int, seed: int) -> None:
         if stream.n_tokens < seq_len + 1:
             raise ArtifactError(
-                f"the {stream.split!r} split has {stream.n_tokens} tokens, fewer than one window of "
-                f"seq_len+1 = {seq_len + 1}"
+                f"the {stream.split!r} split{f' of source {stream.source!r}' if stream.source else ''} has "
+                f"{stream.n_tokens} tokens, fewer than one window of seq_len+1 = {seq_len + 1}"
             )
-        self.stream, self.batch_size, self.seq_len, self.seed = stream, batch_size, seq_len, seed
+        self.stream, self.seq_len, self.seed = stream, seq_len, seed
         self.epoch, self.cursor = 0, 0
         self._order_epoch: int | None = None
 
@@ -184,26 +212,73 @@ class BatchSampler:
             self._order_epoch = self.epoch
         return self._offset, self._order
 
-    def next_batch(self) -> Batch:
-        windows = []
-        while len(windows) < self.batch_size:
-            offset, order = self._epoch_windows()
-            start = offset + int(order[self.cursor]) * self.seq_len
-            windows.append(self.stream.window(start, self.seq_len))
-            self.cursor += 1
-            if self.cursor == len(order):
-                self.epoch, self.cursor = self.epoch + 1, 0
-        return _stack(windows)
-
-    def __iter__(self) -> Iterator[Batch]:
-        while True:
-            yield self.next_batch()
+    def next_start(self) -> int:
+        """Token offset of the next window."""
+        offset, order = self._epoch_windows()
+        start = offset + int(order[self.cursor]) * self.seq_len
+        self.cursor += 1
+        if self.cursor == len(order):
+            self.epoch, self.cursor = self.epoch + 1, 0
+        return start
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.epoch, "cursor": self.cursor}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.epoch, self.cursor = int(state["epoch"]), int(state["cursor"])
+
+
+class BatchSampler:
+    """Training batches from one or more weighted streams, deterministic and resumable.
+
+    ``streams`` maps a name (a source, or ``"all"``) to its stream and ``weights`` gives each name's
+    relative share of windows. ``next_batch(rank, world)`` draws the global batch of
+    ``batch_size * world`` windows and returns the ``rank``-th slice of ``batch_size``.
+    """
+
+    def __init__(
+        self,
+        streams: dict[str, TokenStream],
+        weights: dict[str, float],
+        batch_size: int,
+        seq_len: int,
+        seed: int,
+    ) -> None:
+        self.names = sorted(n for n in streams if weights.get(n, 0) > 0)
+        if not self.names:
+            raise ArtifactError(
+                f"no stream has a positive weight (streams {sorted(streams)}, weights {weights})"
+            )
+        total = sum(weights[n] for n in self.names)
+        self.probs = np.array([weights[n] / total for n in self.names])
+        self.streams = {n: streams[n] for n in self.names}
+        self.orders = {n: WindowSampler(streams[n], seq_len, _mix_seed(seed, n)) for n in self.names}
+        self.batch_size, self.seq_len, self.seed = batch_size, seq_len, seed
+        self.batches = 0
+
+    def next_batch(self, rank: int = 0, world: int = 1) -> Batch:
+        rng = np.random.default_rng(_mix_seed(self.seed, "mix", self.batches))
+        picks = rng.choice(len(self.names), size=self.batch_size * world, p=self.probs)
+        starts = [(self.names[i], self.orders[self.names[i]].next_start()) for i in picks]
+        self.batches += 1
+        mine = starts[rank * self.batch_size : (rank + 1) * self.batch_size]
+        return _stack([self.streams[n].window(s, self.seq_len) for n, s in mine])
+
+    def __iter__(self) -> Iterator[Batch]:
+        while True:
+            yield self.next_batch()
+
+    def state_dict(self) -> dict:
+        return {"batches": self.batches, "streams": {n: o.state_dict() for n, o in self.orders.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        if sorted(state["streams"]) != self.names:
+            raise ArtifactError(
+                f"the checkpoint's data streams {sorted(state['streams'])} differ from {self.names}"
+            )
+        self.batches = int(state["batches"])
+        for n, s in state["streams"].items():
+            self.orders[n].load_state_dict(s)
 
 
 def eval_batches(stream: TokenStream, n_windows: int, batch_size: int, seq_len: int) -> list[Batch]:

@@ -3,6 +3,12 @@
 The prompt is preceded by ``<|endoftext|>``, the token that precedes every document in the shards
 (each document ends with it), so the model sees the prompt as the start of a document. Generation
 stops at the next ``<|endoftext|>``.
+
+Chat mode renders the prompt as the opening of a conversation in the chat template of
+``docs/instruct.md``: ``<|endoftext|> [<|system|> SYSTEM] <|query|> PROMPT <|answer|>``, each text
+encoded on its own so the control tokens are the reserved ids, and stops at ``<|endoftext|>`` or at a
+``<|query|>`` (the model starting the next user turn). A thinking block, if the model writes one, is
+dropped from the returned answer.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from train.checkpoint import load_checkpoint
 from train.tokenizer import Tokenizer
 
 EOS = "<|endoftext|>"
+SYSTEM, QUERY, ANSWER, THINK = "<|system|>", "<|query|>", "<|answer|>", "<|think|>"
 
 
 def load_model(run_dir_or_checkpoint: str | Path, device: str = "cpu") -> tuple[GPT, dict]:
@@ -49,14 +56,24 @@ def generate_text(
     top_p: float | None = 0.95,
     seed: int = 0,
     device: str = "cpu",
+    chat: bool = False,
+    system: str | None = None,
 ) -> str:
-    """Continue ``prompt`` with the model of a run folder or checkpoint file; returns the new text."""
+    """Continue ``prompt`` (or, with ``chat``, answer it) with the model of a run folder or checkpoint."""
     model, state = load_model(run_dir_or_checkpoint, device)
     tok = run_tokenizer(run_dir_or_checkpoint, state)
-    eos = tok.token_to_id(EOS)
-    if eos is None:
-        raise ArtifactError(f"{tok.path} has no {EOS} special token")
-    ids = [eos, *tok.encode(prompt)]
+    special = {name: tok.token_to_id(name) for name in (EOS, SYSTEM, QUERY, ANSWER, THINK)}
+    needed = (EOS, QUERY, ANSWER) if chat else (EOS,)
+    missing = [name for name in needed if special[name] is None]
+    if missing:
+        raise ArtifactError(f"{tok.path} lacks the special token(s) {missing}")
+    eos = special[EOS]
+    if chat:
+        head = [eos, special[SYSTEM], *tok.encode(system)] if system else [eos]
+        ids = [*head, special[QUERY], *tok.encode(prompt), special[ANSWER]]
+        stops = {eos, special[QUERY]}
+    else:
+        ids, stops = [eos, *tok.encode(prompt)], {eos}
     ids = ids[-max(1, model.cfg.seq_len - max_new_tokens) :]  # keep the end of an over-long prompt
     with torch.no_grad():
         new = model.generate(
@@ -65,7 +82,10 @@ def generate_text(
             temperature=temperature,
             top_k=top_k,
             top_p=top_p,
-            stop_token=eos,
+            stop_token=stops,
             seed=seed,
         )
+    if chat and special[THINK] in new[:1]:  # <|think|> ... <|think|> answer: keep the answer
+        rest = new[1:]
+        new = rest[rest.index(special[THINK]) + 1 :] if special[THINK] in rest else []
     return tok.decode(new, skip_special_tokens=True)

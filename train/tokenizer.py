@@ -54,6 +54,11 @@ class Tokenizer:
     def token_to_id(self, token: str) -> int | None:
         return self.special.get(token)
 
+    def byte_lengths(self, vocab_size: int) -> list[int]:
+        """UTF-8 bytes each id stands for (0 for special tokens and unused ids), for bits per byte."""
+        special = set(self.special.values())
+        return [0 if i in special else len(self._bytes.get(i, b"")) for i in range(vocab_size)]
+
     def decode(self, ids: list[int], skip_special_tokens: bool = False) -> str:
         """Text of ``ids``; bytes that do not form valid UTF-8 (a cut multi-byte char) become U+FFFD."""
         skip = set(self.special.values()) if skip_special_tokens else set()

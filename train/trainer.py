@@ -1,17 +1,21 @@
 """The training loop: shards manifest in, checkpoints out, readable top to bottom.
 
-One optimizer step = ``grad_accum`` micro-batches. The loss of a step is the sum of per-token losses
-over every kept (unmasked) target of the whole accumulation window divided by their count, as
-torchtitan and OLMo-core do: averaging per micro-batch would weight a micro-batch with three answer
-tokens like one with three thousand, and a micro-batch with none would divide by zero (NaN).
+One optimizer step = ``grad_accum`` micro-batches (on each of the ``torchrun`` processes). The loss of
+a step is the sum of per-token losses over every kept (unmasked) target of the whole accumulation
+window, on every process, divided by their count, as torchtitan and OLMo-core do: averaging per
+micro-batch would weight a micro-batch with three answer tokens like one with three thousand, and a
+micro-batch with none would divide by zero (NaN).
 
-Precision: fp32 on CPU; bf16 autocast on CUDA with compute capability >= 8.0 (Ampere and newer);
-fp16 autocast with a GradScaler on older CUDA cards such as the T4, where bf16 is only emulated.
-Weights and optimizer state stay fp32 in every case.
+Precision and devices: see ``train.device``. Weights and optimizer state stay fp32 in every case.
 
-Resume is exact: the checkpoint holds model, optimizer and scaler states, the sampler position, RNG
-states and the loss history, and the learning rate is a function of the step, so a run stopped at
-step k and resumed produces the same losses as one that never stopped (tested on CPU).
+Resume is exact: the checkpoint holds model, optimizer (Muon momentum included) and scaler states,
+the sampler position, RNG states, the best validation loss and the loss history, and the learning
+rate is a function of the step, so a run killed at any moment and started again produces the same
+losses as one that never stopped (tested on CPU with SIGKILL).
+
+Lineage: a checkpoint lists every shards version the weights have seen, in order. Training the same
+run on a newer shards version (``allow_new_shards``) or starting a new run from another run's
+checkpoint (``continue_from``) appends to that list; both refuse a different tokenizer.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from garimpo.artifacts import ArtifactError, Manifest, code_version, sha256_file
 from model.gpt import GPT, GPTConfig
@@ -33,14 +38,20 @@ from train.checkpoint import (
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
+    remove_partial_files,
     rng_state,
+    save_best,
     save_checkpoint,
     set_rng_state,
     write_run_json,
 )
 from train.config import TrainConfig
-from train.data import Batch, BatchSampler, TokenStream, eval_batches, open_shards
-from train.optim import build_optimizer, lr_at, set_lr
+from train.data import BatchSampler, TokenStream, open_shards, sources
+from train.device import World, all_sum, autocast, barrier, init_world, pick_precision
+from train.evaluate import evaluate, greedy_samples, token_byte_table, val_sets
+from train.optim import build_optimizer, lr_factor, param_groups, set_lr
+from train.runlog import RunLog
+from train.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -58,49 +69,9 @@ class TrainResult:
     final_val_loss: float | None  # None when the shards have no val split
     losses: list[float]  # training loss of every step since the run began
     tokens_seen: int
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def pick_precision(device: torch.device, requested: str) -> str:
-    """fp32 on CPU; on CUDA bf16 from compute capability 8.0, else fp16 with loss scaling.
-
-    The capability check, not ``torch.cuda.is_bf16_supported()``: the latter can report True on a
-    T4 through emulation, which is slow.
-    """
-    if device.type != "cuda":
-        if requested in ("bf16", "fp16"):
-            raise ValueError(f"precision {requested!r} needs a CUDA device; this run is on {device}")
-        return "fp32"
-    if requested != "auto":
-        return requested
-    return "bf16" if torch.cuda.get_device_capability(device) >= (8, 0) else "fp16"
-
-
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-@torch.no_grad()
-def evaluate(model: GPT, batches: list[Batch], device: torch.device, precision: str) -> float | None:
-    """Mean loss over every kept target of the fixed validation windows (None without any)."""
-    total = torch.zeros((), dtype=torch.float64, device=device)
-    count = 0
-    for batch in batches:
-        b = batch.to(device)
-        n = int(batch.loss_mask.sum())
-        with autocast(device, precision):
-            _, loss = model(b.x, b.y, b.loss_mask)
-        total += loss.double() * n
-        count += n
-    return float(total) / count if count else None
+    val: dict | None  # the last evaluation: pooled and per-source loss and bits per byte
+    best_val_loss: float | None
+    lineage: dict
 
 
 def train(
@@ -110,6 +81,8 @@ def train(
     run_name: str | None = None,
     resume: bool = True,
     stop_at_step: int | None = None,
+    allow_new_shards: bool = False,
+    continue_from: str | Path | None = None,
 ) -> TrainResult:
     """Train on a shards version (reference ``shards/<name>[/<version>]`` or folder) and checkpoint.
 
@@ -118,13 +91,18 @@ def train(
     from it; without, such a folder is an error rather than silently mixed with a new run.
     ``stop_at_step`` ends this call early (with a checkpoint) while the schedule still runs to
     ``cfg.max_steps``, so a long run can be split over several sessions.
+
+    A run resumes only on the shards version it trained on, unless ``allow_new_shards``: then the
+    weights, optimizer and step carry over and the data starts at the beginning of the new version.
+    ``continue_from`` (a run folder or checkpoint file) starts a new run from those weights (and
+    optimizer state, when the optimizer is the same) at step 0 with this config's schedule; once
+    that run has a checkpoint, calling again resumes it.
     """
+    world, device = init_world(cfg.device)
     manifest = open_shards(shards, artifacts_root)
-    train_stream, val_stream = TokenStream(manifest, "train"), TokenStream(manifest, "val")
     model_cfg = cfg.model_config(manifest.extra["vocab_size"])
     run_name = run_name or f"{manifest.name}-{cfg.model.get('preset', 'tiny')}"
     run_dir = Path(artifacts_root) / "checkpoints" / run_name
-    device = pick_device(cfg.device)
     precision = pick_precision(device, cfg.precision)
     seq_len = model_cfg.seq_len
 
@@ -132,34 +110,57 @@ def train(
     model = GPT(model_cfg).to(device)
     optimizer = build_optimizer(model, cfg)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    sampler = BatchSampler(train_stream, cfg.batch_size, seq_len, cfg.seed)
-    val_set = eval_batches(val_stream, cfg.eval_windows, cfg.batch_size, seq_len)
+    streams, weights = _train_streams(manifest, cfg.mix)
+    sampler = BatchSampler(streams, weights, cfg.batch_size, seq_len, cfg.seed)
     lineage: dict[str, Any] = {
         "shards": [manifest.ref],
         "tokenizer_sha256": manifest.extra.get("tokenizer_sha256"),
     }
     history: dict[str, list[list[float]]] = {"train": [], "val": []}  # [step, loss] pairs
-    step, tokens_seen = 0, 0
+    step, tokens_seen, best_val, last_val = 0, 0, math.inf, None
 
     found = latest_checkpoint(run_dir)
     if found is not None:
         if not resume:
             raise ArtifactError(f"{run_dir} already holds checkpoints; resume it or pick another run_name")
         state = load_checkpoint(found, map_location=device)
-        _check_compatible(state, model_cfg, manifest.ref, found)
+        _check_compatible(state, model_cfg, manifest, found, allow_new_shards)
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        _load_optimizer(optimizer, state["optimizer"], model, cfg)
         if state["scaler"]:  # empty when saved without loss scaling (fp32/bf16 or another device)
             scaler.load_state_dict(state["scaler"])
-        sampler.load_state_dict(state["data"])
-        set_rng_state(state["rng"])
+        lineage = state["lineage"]
+        if lineage["shards"][-1] == manifest.ref:
+            sampler.load_state_dict(state["data"])
+            set_rng_state(state["rng"])
+        else:  # a newer shards version: its data starts from its beginning
+            lineage = {**lineage, "shards": [*lineage["shards"], manifest.ref]}
         step, tokens_seen, history = state["step"], state["tokens_seen"], state["history"]
+        best_val, last_val = state["best_val"], state["last_val"]
         log.info("resumed %s at step %d", found, step)
-    else:
+    elif continue_from is not None:
+        parent = load_checkpoint(continue_from, map_location=device)
+        _check_compatible(parent, model_cfg, manifest, Path(continue_from), allow_new_shards=True)
+        model.load_state_dict(parent["model"])
+        if parent["train_config"]["optimizer"] == cfg.optimizer:
+            _load_optimizer(optimizer, parent["optimizer"], model, cfg)
+        lineage = {
+            **parent["lineage"],
+            "shards": [*parent["lineage"]["shards"], manifest.ref],
+            "continued_from": str(continue_from),
+        }
+    if world.main:
         _start_run_dir(run_dir, manifest)
+        remove_partial_files(run_dir)
+    runlog = RunLog(run_dir, step if found is not None else None) if world.main else None
+    val_set = val_sets(manifest, cfg.eval_windows, cfg.batch_size, seq_len) if world.main else {}
+    has_tokenizer = world.main and (run_dir / "tokenizer.json").is_file()
+    tokenizer = Tokenizer(run_dir / "tokenizer.json") if has_tokenizer else None
+    token_bytes = token_byte_table(tokenizer, model_cfg.vocab_size) if tokenizer else None
+    mix_info = {n: {"weight": weights.get(n, 0.0), "train_tokens": s.n_tokens} for n, s in streams.items()}
 
-    def checkpoint() -> Path:
-        state = {
+    def snapshot() -> dict[str, Any]:
+        return {
             "step": step,
             "tokens_seen": tokens_seen,
             "model_config": model_cfg.to_dict(),
@@ -171,53 +172,89 @@ def train(
             "data": sampler.state_dict(),
             "rng": rng_state(),
             "history": history,
+            "best_val": best_val,
+            "last_val": last_val,
         }
-        path = save_checkpoint(run_dir, step, state, cfg.keep_checkpoints)
+
+    def checkpoint() -> Path:
+        path = save_checkpoint(run_dir, step, snapshot(), cfg.keep_checkpoints)
         write_run_json(
             run_dir,
             {
                 "run_name": run_name,
                 "code_version": code_version(),
                 "device": str(device),
+                "world_size": world.size,
                 "precision": precision,
                 "params": model.num_params(),
                 "step": step,
                 "max_steps": cfg.max_steps,
                 "tokens_seen": tokens_seen,
                 "lineage": lineage,
+                "mix": mix_info,
                 "model_config": model_cfg.to_dict(),
                 "train_config": cfg.to_dict(),
                 "latest": path.name,
                 "checkpoints": [p.name for p in list_checkpoints(run_dir)],
+                "best_val_loss": best_val if math.isfinite(best_val) else None,
+                "last_val": last_val,
                 "losses": history,
             },
         )
+        runlog.plot(history)
         return path
 
-    def validate() -> None:
-        val = evaluate(model, val_set, device, precision)
-        if val is not None and (not history["val"] or history["val"][-1][0] != step):
-            history["val"].append([step, val])
-            log.info("step %d val loss %.4f", step, val)
+    def validate() -> bool:
+        """Evaluate at this step (once); True when a new validation result was recorded."""
+        nonlocal best_val, last_val
+        if history["val"] and history["val"][-1][0] == step:
+            return False
+        result = evaluate(model, val_set, token_bytes, device, precision)
+        if result["loss"] is None:
+            return False
+        last_val = result
+        history["val"].append([step, result["loss"]])
+        runlog.write("val", step, **result)
+        log.info("step %d val loss %.4f bpb %s", step, result["loss"], result["bpb"])
+        if tokenizer is not None and cfg.eval_prompts and cfg.eval_sample_tokens:
+            try:
+                samples = greedy_samples(model, tokenizer, cfg.eval_prompts, cfg.eval_sample_tokens)
+                runlog.write("samples", step, samples=samples)
+            except ImportError as e:  # encoding prompts needs the optional 'tokenizers' package
+                log.warning("no eval samples: %s", e)
+        if cfg.keep_best and result["loss"] < best_val:
+            best_val = result["loss"]
+            save_best(run_dir, snapshot())
+        return True
 
-    fwd = torch.compile(model) if cfg.compile else model
+    ddp = DistributedDataParallel(model) if world.size > 1 else model
+    fwd = torch.compile(ddp) if cfg.compile else ddp
     end_step = min(cfg.max_steps, stop_at_step) if stop_at_step is not None else cfg.max_steps
-    deadline = time.monotonic() + cfg.time_budget_s if cfg.time_budget_s > 0 else math.inf
+    started = time.monotonic()
+    deadline = started + cfg.time_budget_minutes * 60 if cfg.time_budget_minutes > 0 else math.inf
     saved_step = step if found is not None else -1
-    tick, tick_tokens = time.perf_counter(), tokens_seen
-    while step < end_step and time.monotonic() < deadline:
-        lr = lr_at(step, cfg)
-        set_lr(optimizer, lr)
-        micro = [sampler.next_batch() for _ in range(cfg.grad_accum)]
-        kept = sum(int(b.loss_mask.sum()) for b in micro)
+    last_save, save_seconds, step_seconds = started, 0.0, 0.0
+    tick, tick_tokens, tick_step = time.perf_counter(), tokens_seen, step
+    tokens_per_step = cfg.grad_accum * cfg.batch_size * seq_len * world.size
+    while step < end_step and not _out_of_time(deadline, step_seconds + save_seconds, world, device):
+        step_start = time.monotonic()
+        factor = lr_factor(step, cfg)
+        set_lr(optimizer, factor)
+        micro = [sampler.next_batch(world.rank, world.size) for _ in range(cfg.grad_accum)]
+        kept = int(all_sum(torch.tensor(sum(int(b.loss_mask.sum()) for b in micro), device=device), world))
         step_loss = torch.zeros((), device=device)
-        for batch in micro:
+        for i, batch in enumerate(micro):
             b = batch.to(device)
-            with autocast(device, precision):
-                _, loss = fwd(b.x, b.y, b.loss_mask)
-            # mean over this micro-batch's kept targets -> its share of the window's mean
-            loss = loss * (int(batch.loss_mask.sum()) / max(kept, 1))
-            scaler.scale(loss).backward()
+            last = i == len(micro) - 1
+            # DDP all-reduces gradients on every backward unless told not to: only the last one syncs
+            sync = contextlib.nullcontext() if last or world.size == 1 else ddp.no_sync()
+            with sync:
+                with autocast(device, precision):
+                    _, loss = fwd(b.x, b.y, b.loss_mask)
+                # mean over this micro-batch's kept targets -> its share of the window's mean; DDP
+                # averages gradients over processes, so each scales by the world size to sum them
+                loss = loss * (int(batch.loss_mask.sum()) / max(kept, 1))
+                scaler.scale(loss * world.size).backward()
             step_loss += loss.detach()
         scaler.unscale_(optimizer)  # clip (and report) the true gradient norm, not the scaled one
         max_norm = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
@@ -226,28 +263,36 @@ def train(
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        tokens_seen += cfg.grad_accum * cfg.batch_size * seq_len
-        history["train"].append([step, float(step_loss)])
-        if step % cfg.log_every == 0 or step == end_step:
+        tokens_seen += tokens_per_step
+        history["train"].append([step, float(all_sum(step_loss, world))])
+        step_seconds = time.monotonic() - step_start
+        if world.main and (step % cfg.log_every == 0 or step == end_step):
             now = time.perf_counter()
             tok_s = (tokens_seen - tick_tokens) / max(now - tick, 1e-9)
-            tick, tick_tokens = now, tokens_seen
-            log.info(
-                "step %d/%d loss %.4f lr %.2e grad_norm %.3f %.0f tok/s",
-                step,
-                cfg.max_steps,
-                history["train"][-1][1],
-                lr,
-                grad_norm,
-                tok_s,
-            )
-        if cfg.eval_every and step % cfg.eval_every == 0:
+            steps_s = (step - tick_step) / max(now - tick, 1e-9)
+            tick, tick_tokens, tick_step = now, tokens_seen, step
+            loss_now = history["train"][-1][1]
+            runlog.write(
+                "train", step, loss=loss_now, lr_factor=factor, grad_norm=grad_norm, tok_s=tok_s,
+                tokens_seen=tokens_seen,
+            )  # fmt: skip
+            runlog.progress(step, cfg.max_steps, loss_now, tok_s, steps_s)
+        if world.main and cfg.eval_every and step % cfg.eval_every == 0:
             validate()
-        if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+        due = cfg.checkpoint_every and step % cfg.checkpoint_every == 0
+        due = due or (
+            cfg.checkpoint_minutes > 0 and time.monotonic() - last_save >= cfg.checkpoint_minutes * 60
+        )
+        if world.main and due:
+            save_start = time.monotonic()
             checkpoint()
-            saved_step = step
-    validate()
-    path = checkpoint() if saved_step != step else latest_checkpoint(run_dir)
+            last_save, save_seconds, saved_step = time.monotonic(), time.monotonic() - save_start, step
+    if world.main:
+        if validate() or saved_step != step:
+            checkpoint()
+        runlog.close()
+    barrier(world)
+    path = latest_checkpoint(run_dir)
     losses = [loss for _, loss in history["train"]]
     return TrainResult(
         run_dir=run_dir,
@@ -259,17 +304,59 @@ def train(
         final_val_loss=history["val"][-1][1] if history["val"] else None,
         losses=losses,
         tokens_seen=tokens_seen,
+        val=last_val,
+        best_val_loss=best_val if math.isfinite(best_val) else None,
+        lineage=lineage,
     )
 
 
-def _check_compatible(state: dict[str, Any], model_cfg: GPTConfig, shards_ref: str, path: Path) -> None:
-    """Refuse to resume a checkpoint into a different network or onto different shards."""
+def _train_streams(
+    manifest: Manifest, mix: dict[str, float]
+) -> tuple[dict[str, TokenStream], dict[str, float]]:
+    """One stream over every train file (no mix), or one per source with the mix's weights."""
+    if not mix:
+        return {"all": TokenStream(manifest, "train")}, {"all": 1.0}
+    present = sources(manifest, "train")
+    missing = sorted(s for s, w in mix.items() if w > 0 and s not in present)
+    if missing:
+        raise ArtifactError(f"{manifest.ref} has no train tokens from source(s) {missing}; it has {present}")
+    return {s: TokenStream(manifest, "train", s) for s in present}, {
+        s: float(mix.get(s, 0.0)) for s in present
+    }
+
+
+def _out_of_time(deadline: float, needed_s: float, world: World, device: torch.device) -> bool:
+    """True when another step and a checkpoint would not fit before the deadline (agreed by all ranks)."""
+    if math.isinf(deadline):
+        return False
+    late = torch.tensor(float(time.monotonic() + needed_s >= deadline), device=device)
+    return bool(all_sum(late, world) > 0)
+
+
+def _load_optimizer(optimizer: torch.optim.Optimizer, saved: dict, model: GPT, cfg: TrainConfig) -> None:
+    """Load optimizer state, then re-apply this config's rates and decay (a TOML edit takes effect)."""
+    optimizer.load_state_dict(saved)
+    for group, fresh in zip(optimizer.param_groups, param_groups(model, cfg), strict=True):
+        group.update({k: fresh[k] for k in ("base_lr", "weight_decay")})
+
+
+def _check_compatible(
+    state: dict[str, Any], model_cfg: GPTConfig, manifest: Manifest, path: Path, allow_new_shards: bool
+) -> None:
+    """Refuse to load a checkpoint into a different network, other shards or another tokenizer."""
     saved = GPTConfig.from_dict(state["model_config"])
     if saved != model_cfg:
         raise ArtifactError(f"{path} was trained with {saved}, not {model_cfg}; pick another run_name")
-    if state["lineage"]["shards"][-1] != shards_ref:
+    seen = state["lineage"]["shards"][-1]
+    if seen != manifest.ref and not allow_new_shards:
         raise ArtifactError(
-            f"{path} was trained on {state['lineage']['shards'][-1]}, not {shards_ref}; pick another run_name"
+            f"{path} was trained on {seen}, not {manifest.ref}; pick another run_name, "
+            "or allow new shards to continue this run on them"
+        )
+    old_tok, new_tok = state["lineage"].get("tokenizer_sha256"), manifest.extra.get("tokenizer_sha256")
+    if old_tok and new_tok and old_tok != new_tok:
+        raise ArtifactError(
+            f"{path} was trained with tokenizer {old_tok[:12]}, {manifest.ref} uses {new_tok[:12]}"
         )
 
 

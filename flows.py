@@ -78,6 +78,12 @@ class TrainParams(BaseModel):
     config: str = str(ROOT / "configs" / "train" / "tiny.toml")
     run_name: str | None = None
     max_steps: int | None = Field(None, ge=1)
+    allow_new_shards: bool = Field(
+        False, description="continue an existing run on a newer shard version (recorded in its lineage)"
+    )
+    continue_from: str | None = Field(
+        None, description="start a new run from this run's or checkpoint's weights"
+    )
     prompt: str = "O Brasil é"
     artifacts: str = "artifacts"
 
@@ -345,7 +351,14 @@ def train_task(params: TrainParams) -> dict[str, Any]:
     cfg = TrainConfig.from_toml(params.config)
     if params.max_steps is not None:
         cfg.max_steps = params.max_steps
-    result = run_training(cfg, params.shards, artifacts_root=params.artifacts, run_name=params.run_name)
+    result = run_training(
+        cfg,
+        params.shards,
+        artifacts_root=params.artifacts,
+        run_name=params.run_name,
+        allow_new_shards=params.allow_new_shards,
+        continue_from=params.continue_from,
+    )
     return result.__dict__
 
 

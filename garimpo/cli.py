@@ -234,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     except ArtifactError as e:
         print(f"garimpo: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # disk full, permissions, missing files: a message, not a traceback
+        print(f"garimpo: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -35,24 +35,31 @@ def iter_records(path: Path) -> Iterator[tuple[int, Any]]:
     line costs one reject. A `.json` file that does not parse as a whole falls back to JSONL (some
     releases name JSONL files `.json`).
     """
-    text = Path(path).read_text(encoding="utf-8", errors="replace")
-    if text.lstrip().startswith("["):
+    raw = Path(path).read_bytes().removeprefix(b"\xef\xbb\xbf")  # a BOM would spoil the first record
+    if raw.lstrip().startswith(b"["):
         try:
-            data = json.loads(text)
+            data = json.loads(raw.decode("utf-8", errors="replace"))
         except json.JSONDecodeError:
             data = None
         if isinstance(data, list):
             yield from enumerate(data)
             return
     number = 0
-    # split("\n"), not splitlines(): JSON strings may hold U+2028 or U+0085, which splitlines breaks on.
-    for line in text.split("\n"):
+    # Split bytes on b"\n", not text with splitlines(): JSON strings may hold U+2028 or U+0085, which
+    # splitlines breaks on; and each line is decoded on its own, so bad bytes cost only their record.
+    for line in raw.split(b"\n"):
         if not line.strip():
             continue
         try:
-            yield number, json.loads(line)
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as err:
+            yield number, RecordError("invalid_utf8", f"byte {err.start}: {line[:120]!r}")
+            number += 1
+            continue
+        try:
+            yield number, json.loads(text)
         except json.JSONDecodeError as err:
-            yield number, RecordError("malformed_json", f"{err.msg} at column {err.colno}: {line[:120]!r}")
+            yield number, RecordError("malformed_json", f"{err.msg} at column {err.colno}: {text[:120]!r}")
         number += 1
 
 
@@ -90,6 +97,10 @@ def _as_text(value: Any) -> str:
         return value
     if isinstance(value, list):  # OpenAI content parts: keep the text parts
         return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in value)
+    if isinstance(value, dict):  # one content part; anything else would become Python's repr as text
+        if isinstance(value.get("text"), str):
+            return value["text"]
+        raise RecordError("malformed_record", f"an object with no text where text belongs: {sorted(value)}")
     return str(value)
 
 

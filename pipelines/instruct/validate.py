@@ -169,6 +169,18 @@ def mojibake(conv: Conversation, min_hits: int = 1) -> Detail:
     return None
 
 
+def control_characters(conv: Conversation) -> Detail:
+    """Control characters other than newline, tab and carriage return (a NUL, an escape sequence):
+    binary debris that no tokenizer should learn to produce."""
+    for text in _texts(conv):
+        bad = sorted(
+            {f"U+{ord(ch):04X}" for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\n\t\r"}
+        )
+        if bad:
+            return "control characters " + ", ".join(bad[:5])
+    return None
+
+
 def _normalize(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold()
     return " ".join(re.findall(r"\w+", text))
@@ -386,6 +398,7 @@ SIMPLE_RULES: dict[str, Callable[..., Detail]] = {
     "truncated": truncated,
     "merged_instructions": merged_instructions,
     "mojibake": mojibake,
+    "control_characters": control_characters,
     "thinking_tags": thinking_tags,
     "gsm8k_answer": gsm8k_answer,
     "refusal": refusal,

@@ -90,7 +90,7 @@ def iter_files(spec: SourceSpec) -> Iterator[tuple[Path, str]]:
     """
     root = Path(spec.path)
     if root.is_file():
-        yield root, f"{spec.name}/{root.name}"
+        yield root, f"{spec.name}/{display_path(root.name)}"
         return
     if root.is_dir():
         files = sorted(
@@ -99,14 +99,21 @@ def iter_files(spec: SourceSpec) -> Iterator[tuple[Path, str]]:
             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
         )
         for path in files:
-            yield path, f"{spec.name}/{path.relative_to(root).as_posix()}"
+            yield path, f"{spec.name}/{display_path(path.relative_to(root).as_posix())}"
         return
     prefix = re.split(r"[*?\[]", spec.path)[0]
     base = Path(prefix) if prefix.endswith("/") else Path(prefix).parent
     for match in sorted(glob.glob(spec.path, recursive=True)):
         path = Path(match)
         if path.is_file():
-            yield path, f"{spec.name}/{path.relative_to(base).as_posix()}"
+            yield path, f"{spec.name}/{display_path(path.relative_to(base).as_posix())}"
+
+
+def display_path(path: str | Path) -> str:
+    """A path as text that always encodes to UTF-8: undecodable bytes in a file name (a Latin-1 name
+    from an old zip) show as ``\\xe9`` instead of the lone surrogates Python keeps for them, which
+    would make every record of the file unwritable."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def open_binary(path: Path) -> BinaryIO:
@@ -170,7 +177,7 @@ class _ZstdReader(io.RawIOBase):
 
 def base_metadata(spec: SourceSpec, path: Path) -> dict[str, Any]:
     """The metadata every record of a file starts with."""
-    return {"path": str(path), "format": spec.format, "license": spec.license}
+    return {"path": display_path(path), "format": spec.format, "license": spec.license}
 
 
 def read_source(spec: SourceSpec) -> Iterator[Record]:
@@ -186,6 +193,34 @@ def rejects_path_for(out_path: Path) -> Path:
     """Where ``write_jsonl`` puts rejections: next to the documents, ``<stem>.rejects.jsonl``."""
     name = out_path.name.removesuffix(".jsonl")
     return out_path.with_name(f"{name}.rejects.jsonl")
+
+
+def _json_line(record: Record) -> tuple[Record, str]:
+    """The record and its JSON line. A document holding an unpaired surrogate (legal in JSON's
+    ``\\ud800`` escapes and in Python strings, impossible in UTF-8) becomes an ``invalid Unicode``
+    rejection instead of an exception that would end the whole run."""
+    line = json.dumps(record, ensure_ascii=False) + "\n"
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError as error:
+        clean = _encodable(record)
+        if not is_rejection(record):
+            detail = f"unpaired surrogate U+{ord(line[error.start]):04X} in the record"
+            meta = {k: v for k, v in clean["metadata"].items() if k != "detail"}
+            clean = rejection(clean["id"], clean["source"], "invalid Unicode", {**meta, "detail": detail})
+        record, line = clean, json.dumps(clean, ensure_ascii=False) + "\n"
+    return record, line
+
+
+def _encodable(value: Any) -> Any:
+    """``value`` with every string made UTF-8 safe (a lone surrogate shows as ``\\ud800``)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_encodable(k): _encodable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_encodable(v) for v in value]
+    return value
 
 
 def write_jsonl(specs: Iterable[SourceSpec], out_path: str | Path) -> dict[str, Any]:
@@ -204,7 +239,7 @@ def write_jsonl(specs: Iterable[SourceSpec], out_path: str | Path) -> dict[str, 
             source_reasons: Counter[str] = Counter()
             kept = 0
             for record in read_source(spec):
-                line = json.dumps(record, ensure_ascii=False) + "\n"
+                record, line = _json_line(record)
                 if is_rejection(record):
                     rejects.write(line)
                     source_reasons[record["reason"]] += 1

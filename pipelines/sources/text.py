@@ -104,6 +104,8 @@ def read_jsonl(spec: SourceSpec) -> Iterator[Record]:
         try:
             with open_binary(path) as stream:
                 for line_number, line in enumerate(_bounded_lines(stream, spec.max_bytes), start=1):
+                    if line_number == 1 and line is not None:
+                        line = line.removeprefix(b"\xef\xbb\xbf")  # a BOM is no part of the first row
                     row_id = f"{file_id}#{line_number}"
                     row_meta = {**meta, "line": line_number}
                     if line is None:

@@ -12,6 +12,7 @@ the filter spools records to disk and streams them back.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import tempfile
@@ -26,6 +27,7 @@ import trafilatura
 import warcio.archiveiterator
 
 from pipelines.sources.readers import (
+    READ_ERRORS,
     Record,
     SourceSpec,
     base_metadata,
@@ -245,8 +247,8 @@ def _html_pages(spec: SourceSpec) -> Iterator[Record]:
         try:
             with open_binary(path) as stream:
                 html = stream.read(spec.max_bytes + 1)
-        except (OSError, EOFError, ValueError) as error:
-            yield rejection(doc_id, spec.name, "unreadable file", {**meta, "detail": str(error)})
+        except READ_ERRORS as error:
+            yield rejection(doc_id, spec.name, "truncated or corrupt file", {**meta, "detail": str(error)})
             continue
         if len(html) > spec.max_bytes:
             yield rejection(doc_id, spec.name, "file too large", meta)
@@ -263,24 +265,64 @@ def _warc_pages(spec: SourceSpec) -> Iterator[Record]:
     for path, file_id in iter_files(spec):
         meta = base_metadata(spec, path)
         try:
-            with path.open("rb") as stream:
-                for record in warcio.archiveiterator.ArchiveIterator(stream):
+            with open_binary(path) as packed:
+                stream = _ErrorWatch(packed)
+                for record in warcio.archiveiterator.ArchiveIterator(io.BufferedReader(stream)):
                     if record.rec_type != "response":
                         continue
-                    content_type = (
-                        record.http_headers.get_header("Content-Type", "") if record.http_headers else ""
-                    )
-                    url = record.rec_headers.get_header("WARC-Target-URI")
-                    doc_id = f"{file_id}#{record.rec_headers.get_header('WARC-Record-ID', url)}"
-                    if "html" not in content_type:
-                        yield rejection(doc_id, spec.name, "not HTML", {**meta, "url": url})
-                        continue
-                    html = record.content_stream().read(spec.max_bytes + 1)
-                    if len(html) > spec.max_bytes:
-                        yield rejection(doc_id, spec.name, "file too large", {**meta, "url": url})
-                        continue
-                    yield _page_record(spec, doc_id, html, url, path, fallback_site=file_id)
-        except (OSError, EOFError, ValueError, warcio.archiveiterator.ArchiveLoadFailed) as error:
+                    page = _warc_page(spec, record, file_id, path, meta)
+                    yield page
+                    if page.get("reason") == "truncated or corrupt file":
+                        break
+                else:
+                    if stream.error is not None:
+                        raise stream.error
+        except (*READ_ERRORS, warcio.archiveiterator.ArchiveLoadFailed) as error:
             yield rejection(
                 f"{file_id}#rest", spec.name, "truncated or corrupt file", {**meta, "detail": str(error)}
             )
+
+
+def _warc_page(spec: SourceSpec, record, file_id: str, path: Path, meta: dict) -> Record:
+    """The record of one WARC response; a response cut short by the end of the file is rejected."""
+    content_type = record.http_headers.get_header("Content-Type", "") if record.http_headers else ""
+    url = record.rec_headers.get_header("WARC-Target-URI")
+    doc_id = f"{file_id}#{record.rec_headers.get_header('WARC-Record-ID', url)}"
+    if "html" not in content_type:
+        return rejection(doc_id, spec.name, "not HTML", {**meta, "url": url})
+    html = record.content_stream().read(spec.max_bytes + 1)
+    if len(html) > spec.max_bytes:
+        return rejection(doc_id, spec.name, "file too large", {**meta, "url": url})
+    missing = record.raw_stream.limit  # bytes its Content-Length promised that the file lacks
+    if missing:
+        detail = f"record ends {missing} bytes before its Content-Length"
+        return rejection(
+            doc_id, spec.name, "truncated or corrupt file", {**meta, "url": url, "detail": detail}
+        )
+    return _page_record(spec, doc_id, html, url, path, fallback_site=file_id)
+
+
+class _ErrorWatch(io.RawIOBase):
+    """A readable stream that ends where its source fails (a truncated ``.gz``) and keeps the error.
+
+    Ending instead of raising lets the records before the damage through: a buffered reader drops
+    what it already read in a call that raises, and warcio takes a read error for the end anyway.
+    """
+
+    def __init__(self, raw: io.BufferedIOBase) -> None:
+        self._raw = raw
+        self.error: Exception | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.error is not None:
+            return 0
+        try:
+            data = self._raw.read1(len(buffer))
+        except READ_ERRORS as error:
+            self.error = error
+            return 0
+        buffer[: len(data)] = data
+        return len(data)

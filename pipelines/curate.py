@@ -30,7 +30,7 @@ from datatrove.pipeline.writers import JsonlWriter
 from garimpo.artifacts import ArtifactStore, Built, Manifest, fingerprint_inputs
 from pipelines.recipe import Recipe, load_recipe
 from pipelines.stages.accounting import REASON_KEY, iter_records, reject_reason, stage_counts, summarize
-from pipelines.stages.dedup import Deduplicator
+from pipelines.stages.dedup import DedupIndex, Deduplicator
 from pipelines.stages.langid import LanguageID
 from pipelines.stages.normalize import TextNormalizer
 from pipelines.stages.pii import PIIRedactor
@@ -39,6 +39,9 @@ from pipelines.stages.read import InputCheck, JsonlSource
 
 DONE = "done.json"
 RUN = "run.json"
+# The kept documents' ids, exact hashes and MinHash signatures, shipped inside each corpus version so a
+# later batch can be deduplicated against it cheaply (`publish_corpus(..., dedup_against=[...])`).
+DEDUP_INDEX = "dedup_index.npy"
 DOCUMENT_COLUMNS = ("id", "text", "source", "metadata")
 REJECT_COLUMNS = ("id", "text", "source", "stage", "reason", "metadata")
 
@@ -48,8 +51,18 @@ def stage_names(recipe: Recipe) -> list[str]:
     return ["read", *recipe.stages]
 
 
-def stage_steps(name: str, recipe: Recipe, rejects: JsonlWriter | None = None) -> list[PipelineStep]:
-    """The datatrove steps of one stage (without reader and writer); usable on in-memory Documents."""
+def stage_steps(
+    name: str,
+    recipe: Recipe,
+    rejects: JsonlWriter | None = None,
+    dedup_against: list[Path] | None = None,
+    dedup_index_out: Path | None = None,
+) -> list[PipelineStep]:
+    """The datatrove steps of one stage (without reader and writer); usable on in-memory Documents.
+
+    ``dedup_against`` are earlier versions' dedup index files; ``dedup_index_out`` is where the dedup
+    stage saves the index of what it kept.
+    """
     lang = recipe.word_tokenizer
     steps: dict[str, Any] = {
         "read": lambda: [InputCheck(exclusion_writer=rejects)],
@@ -60,7 +73,14 @@ def stage_steps(name: str, recipe: Recipe, rejects: JsonlWriter | None = None) -
         "gopher_quality": lambda: [gopher_quality_filter(recipe.gopher_quality, lang, rejects)],
         "fineweb_quality": lambda: [fineweb_quality_filter(recipe.fineweb_quality, lang, rejects)],
         "pii": lambda: [PIIRedactor(recipe.pii)],
-        "dedup": lambda: [Deduplicator(recipe.dedup, exclusion_writer=rejects)],
+        "dedup": lambda: [
+            Deduplicator(
+                recipe.dedup,
+                exclusion_writer=rejects,
+                against=[DedupIndex.load(Path(p)) for p in dedup_against or []],
+                index_out=dedup_index_out,
+            )
+        ],
     }
     if name not in steps:
         raise ValueError(f"unknown stage {name!r}; expected one of {list(steps)}")
@@ -91,12 +111,18 @@ def _check_run(work_dir: Path, recipe: Recipe, inputs: list[Path] | None) -> Non
 
 
 def run_stage(
-    name: str, recipe: Recipe, work_dir: Path, inputs: list[Path] | None = None, workers: int = 1
+    name: str,
+    recipe: Recipe,
+    work_dir: Path,
+    inputs: list[Path] | None = None,
+    workers: int = 1,
+    dedup_against: list[Path] | None = None,
 ) -> dict[str, Any]:
     """Run one stage (resuming or skipping it when already done) and return its stats entry.
 
     ``inputs`` (JSONL files) is needed by the ``read`` stage only; every later stage reads the previous
-    stage's kept documents from ``work_dir``.
+    stage's kept documents from ``work_dir``. ``dedup_against`` (dedup index files of earlier corpus
+    versions) is used by the ``dedup`` stage only.
     """
     work_dir = Path(work_dir)
     _check_run(work_dir, recipe, inputs if name == "read" else None)
@@ -125,7 +151,8 @@ def run_stage(
     if has_input:
         rejects = JsonlWriter(str(stage_dir / "rejects"), output_filename="${rank}.jsonl.gz")
         kept = JsonlWriter(str(stage_dir / "kept"), output_filename="${rank}.jsonl.gz")
-        pipeline = [source, *stage_steps(name, recipe, rejects), kept]
+        steps = stage_steps(name, recipe, rejects, dedup_against, stage_dir / DEDUP_INDEX)
+        pipeline = [source, *steps, kept]
         LocalPipelineExecutor(pipeline, tasks=tasks, workers=tasks, logging_dir=str(stage_dir / "logs")).run()
     entry = stage_counts(name, stage_dir / "kept", stage_dir / "rejects", n_in, time.perf_counter() - started)
     (stage_dir / DONE).write_text(json.dumps(entry, indent=1))
@@ -154,6 +181,9 @@ def finalize(work_dir: Path, out_dir: Path, recipe: Recipe, seconds_in_stats: bo
         shutil.rmtree(out_dir / sub, ignore_errors=True)
     _write_parquet(out_dir / "documents", documents, DOCUMENT_COLUMNS, recipe)
     _write_parquet(out_dir / "rejects", rejects, REJECT_COLUMNS, recipe)
+    index = _stage_dir(work_dir, recipe, "dedup") / DEDUP_INDEX if "dedup" in recipe.stages else None
+    if index is not None and index.is_file():
+        shutil.copyfile(index, out_dir / DEDUP_INDEX)
     written = stats if seconds_in_stats else _without_seconds(stats)
     (out_dir / "stats.json").write_text(json.dumps(written, indent=1, ensure_ascii=False) + "\n")
     return stats
@@ -166,6 +196,7 @@ def curate(
     workers: int = 1,
     work_dir: Path | None = None,
     seconds_in_stats: bool = True,
+    dedup_against: list[Path] | None = None,
 ) -> dict[str, Any]:
     """Run every stage over JSONL ``inputs`` and write the corpus layout into ``out_dir``; return the stats.
 
@@ -179,13 +210,19 @@ def curate(
     with tempfile.TemporaryDirectory(prefix="garimpo-curate-") as tmp:
         work = Path(work_dir) if work_dir is not None else Path(tmp)
         for name in stage_names(recipe):
-            run_stage(name, recipe, work, inputs=inputs, workers=workers)
+            run_stage(name, recipe, work, inputs=inputs, workers=workers, dedup_against=dedup_against)
         return finalize(work, out_dir, recipe, seconds_in_stats=seconds_in_stats)
 
 
-def input_key(inputs: list[Path], recipe: Recipe) -> str:
-    """Content key of a curation run: the input files' checksums and the recipe, never their paths."""
-    return fingerprint_inputs(inputs, recipe.to_dict())
+def input_key(inputs: list[Path], recipe: Recipe, dedup_against: list[str] | None = None) -> str:
+    """Content key of a curation run: the input files' checksums, the recipe and the versions deduplicated
+    against, never the inputs' paths."""
+    settings = (
+        recipe.to_dict()
+        if not dedup_against
+        else {"recipe": recipe.to_dict(), "dedup_against": dedup_against}
+    )
+    return fingerprint_inputs(inputs, settings)
 
 
 def publish_corpus(
@@ -195,6 +232,7 @@ def publish_corpus(
     recipe: Recipe | None = None,
     workers: int = 1,
     work_dir: Path | None = None,
+    dedup_against: list[Manifest] | None = None,
 ) -> Manifest:
     """Curate ``inputs`` and publish the result as ``corpus/<name>/<version>`` in ``store``.
 
@@ -204,16 +242,25 @@ def publish_corpus(
     stats.json inside the
     artifact carries no timings, so the version (a fingerprint of the files) is the same for the same
     inputs and recipe; the manifest's ``stats`` has the timings.
+
+    ``dedup_against`` lists earlier corpus versions: documents that duplicate one of their kept
+    documents are rejected too (``duplicate_of`` names the earlier document), using the small
+    ``dedup_index.npy`` each version carries, never the earlier texts.
     """
     recipe = recipe or load_recipe()
-    key = input_key(inputs, recipe)
+    against = dedup_against or []
+    index_files = [m.path_of(DEDUP_INDEX) for m in against]
+    for manifest, path in zip(against, index_files, strict=True):
+        if not path.is_file():
+            raise ValueError(f"{manifest.ref} has no {DEDUP_INDEX}; it cannot be deduplicated against")
+    key = input_key(inputs, recipe, [m.ref for m in against])
     done = store.find("corpus", name, input_fingerprint=key)
     if done is not None:
         return done
     with tempfile.TemporaryDirectory(prefix="garimpo-curate-") as tmp:
         work = Path(work_dir) if work_dir is not None else Path(tmp)
         for stage in stage_names(recipe):
-            run_stage(stage, recipe, work, inputs=inputs, workers=workers)
+            run_stage(stage, recipe, work, inputs=inputs, workers=workers, dedup_against=index_files)
 
         def build(folder: Path) -> Built:
             stats = finalize(work, folder, recipe, seconds_in_stats=False)
@@ -227,8 +274,10 @@ def publish_corpus(
             "recipe": recipe.to_dict(),
             "inputs": [Path(p).name for p in inputs],
             "input_fingerprint": key,
+            "dedup_against": [m.ref for m in against],
         }
-        return store.publish("corpus", name, build, config=config)
+        parents = {f"dedup_against_{i}": m.ref for i, m in enumerate(against)}
+        return store.publish("corpus", name, build, config=config, parents=parents)
 
 
 def _row(record: dict[str, Any], stage: str | None = None) -> dict[str, Any]:

@@ -59,7 +59,7 @@ class RepetitionSettings:
 
 @dataclass(frozen=True)
 class GopherQualitySettings:
-    """Arguments of datatrove's GopherQualityFilter."""
+    """Arguments of datatrove's GopherQualityFilter, plus the pt switches of `GopherQuality`."""
 
     min_doc_words: int = 50
     max_doc_words: int = 100000
@@ -71,11 +71,15 @@ class GopherQualitySettings:
     max_non_alpha_words_ratio: float = 0.8
     min_stop_words: int = 2
     stop_words: tuple[str, ...] = ()
+    # pt changes (pipelines/stages/quality.py); these defaults give datatrove's behaviour.
+    stop_words_casefold: bool = False
+    dialogue_dashes: tuple[str, ...] = ()
+    min_ellipsis_lines: int = 1
 
 
 @dataclass(frozen=True)
 class FineWebQualitySettings:
-    """Arguments of datatrove's FineWebQualityFilter."""
+    """Arguments of datatrove's FineWebQualityFilter, plus the pt switches of `FineWebQuality`."""
 
     line_punct_thr: float = 0.12
     line_punct_exclude_zero: bool = False
@@ -83,7 +87,9 @@ class FineWebQualitySettings:
     short_line_length: int = 30
     char_duplicates_ratio: float = 0.01
     new_line_ratio: float = 0.3
+    # pt changes (pipelines/stages/quality.py); these defaults give datatrove's behaviour.
     closing_marks: tuple[str, ...] = ()
+    inner_sentence_ends: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,9 @@ class DedupSettings:
     bands: int = 14
     rows: int = 8
     seed: int = 1
+    # An LSH candidate counts only when the two signatures agree on at least this share of values
+    # (the MinHash estimate of their Jaccard); 0 trusts any shared band, as datatrove does.
+    min_similarity: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ def run(tmp_path_factory):
 
 def test_layout_and_columns(run):
     _, out, _, _ = run
-    assert sorted(p.name for p in out.iterdir()) == ["documents", "rejects", "stats.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["dedup_index.npy", "documents", "rejects", "stats.json"]
     docs = pq.read_table(next((out / "documents").glob("*.parquet")))
     rejects = pq.read_table(next((out / "rejects").glob("*.parquet")))
     assert docs.column_names == ["id", "text", "source", "metadata"]

@@ -1,25 +1,41 @@
-"""Dedup stage: exact and MinHash near-duplicate removal in one process.
+"""Dedup stage: exact and MinHash near-duplicate removal in one process, holding only signatures.
 
-Why one process and datasketch rather than datatrove's 4-stage MinHash: garimpo's corpora are up to
-~1e5 documents on one machine, where a single `MinHashLSH` index holds every signature in memory, sees
-all documents in the same run and needs no intermediate signature/bucket files. datatrove's
-``MinhashDedupSignature -> Buckets -> Cluster -> Filter`` is the path for multi-machine corpora.
+Why one process rather than datatrove's 4-stage MinHash: garimpo's corpora are up to ~1e5-1e6
+documents on one machine, where one in-memory LSH table holds every signature, sees all documents in
+the same run and needs no signature/bucket files. datatrove's ``MinhashDedupSignature -> Buckets ->
+Cluster -> Filter`` is the path for multi-machine corpora.
+
+Memory: documents stream to a temporary spill file while only their order key, id, exact-text hash
+and MinHash signature (112 x uint32 = 448 bytes) stay in memory; decisions are made on those, then
+the spill file is read back once. Texts are never all in memory at once.
 
 Both checks use the pipeline's order key (input file, line), so the kept copy is the first one in input
-order whatever the number of workers upstream: documents are buffered and sorted first (the stage must
-see everything anyway to know each cluster's final size). Exact duplicates match on a hash of the
-case-folded, whitespace-collapsed text; near duplicates on word 5-gram MinHash signatures through LSH
-with 14 bands x 8 rows (FineWeb's setting: pairs with Jaccard 0.75 are caught ~77% of the time, 0.85
-~98%). Greedy clustering: a document joins the cluster of the earliest kept document it matches.
-The kept document records ``dup_cluster_size`` (1 when unique); a dropped one records ``duplicate_of``.
+order whatever the number of workers upstream. Exact duplicates match on a hash of the case-folded,
+whitespace-collapsed text; near duplicates on word 5-gram MinHash signatures through LSH with 14 bands
+x 8 rows (FineWeb's setting: pairs with Jaccard 0.75 are caught ~77% of the time, 0.85 ~98%). The
+signatures are computed with numpy in one pass per document (datasketch rebuilds its permutations for
+every MinHash object and imports scipy); the scheme is datasketch's: 32-bit shingle hashes, universal
+hashing ``(a*h + b) mod (2^61 - 1)`` truncated to 32 bits. Greedy clustering: a document joins the
+cluster of the earliest kept document it matches. The kept document records ``dup_cluster_size``
+(1 when unique); a dropped one records ``duplicate_of``.
+
+Cross-run dedup: `DedupIndex` is the kept documents' ids, exact hashes and signatures, saved as one
+small ``.npy`` file inside a corpus version; a later run given that index rejects documents that
+duplicate the earlier version too (``duplicate_of`` is then the earlier version's document id).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import pickle
 import re
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.typeshelper import StatHints
@@ -29,11 +45,14 @@ from pipelines.stages.accounting import REASON_KEY
 from pipelines.stages.read import order_key
 
 _WORD = re.compile(r"\w+")
+_MERSENNE = np.uint64((1 << 61) - 1)
+_MAX_HASH = np.uint64((1 << 32) - 1)
+_BLOCK = 4096  # shingles hashed per numpy block, bounding memory on very long documents
 
 
-def exact_key(text: str) -> str:
-    """Hash of the text with case and whitespace differences removed."""
-    return hashlib.blake2b(" ".join(text.casefold().split()).encode("utf-8"), digest_size=16).hexdigest()
+def exact_key(text: str) -> bytes:
+    """16-byte hash of the text with case and whitespace differences removed."""
+    return hashlib.blake2b(" ".join(text.casefold().split()).encode("utf-8"), digest_size=16).digest()
 
 
 def shingles(text: str, n: int) -> list[bytes]:
@@ -44,70 +63,202 @@ def shingles(text: str, n: int) -> list[bytes]:
     return sorted({" ".join(words[i : i + n]).encode("utf-8") for i in range(len(words) - n + 1)})
 
 
+class MinHasher:
+    """MinHash signatures of word n-gram sets, ``bands * rows`` uint32 values per document."""
+
+    def __init__(self, settings: DedupSettings) -> None:
+        self.settings = settings
+        rng = np.random.RandomState(settings.seed)
+        n = settings.bands * settings.rows
+        self.a = rng.randint(1, int(_MERSENNE), size=n, dtype=np.uint64)
+        self.b = rng.randint(0, int(_MERSENNE), size=n, dtype=np.uint64)
+
+    def signature(self, text: str) -> np.ndarray:
+        hashes = np.fromiter((zlib.crc32(s) for s in shingles(text, self.settings.ngram)), dtype=np.uint64)
+        signature = np.full(self.a.shape, _MAX_HASH, dtype=np.uint64)
+        for start in range(0, len(hashes), _BLOCK):
+            block = hashes[start : start + _BLOCK, None]
+            # uint64 products wrap around, exactly as in datasketch.
+            permuted = ((block * self.a + self.b) % _MERSENNE) & _MAX_HASH
+            np.minimum(signature, permuted.min(axis=0), out=signature)
+        return signature.astype(np.uint32)
+
+    def band_keys(self, signature: np.ndarray) -> list[bytes]:
+        rows = self.settings.rows
+        return [signature[i * rows : (i + 1) * rows].tobytes() for i in range(self.settings.bands)]
+
+
+@dataclass
+class DedupIndex:
+    """Ids, exact hashes and MinHash signatures of a corpus's kept documents (cross-run dedup)."""
+
+    ids: list[str] = field(default_factory=list)
+    exact: list[bytes] = field(default_factory=list)
+    signatures: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, doc_id: str, exact: bytes, signature: np.ndarray | None) -> None:
+        self.ids.append(doc_id)
+        self.exact.append(exact)
+        if signature is not None:
+            self.signatures.append(signature)
+
+    def save(self, path: Path) -> None:
+        """One ``.npy`` structured array (~0.5 KB per document); same content, same bytes."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        width = self.signatures[0].shape[0] if self.signatures else 0
+        id_len = max((len(i) for i in self.ids), default=1)
+        dtype = [("id", f"U{id_len}"), ("exact", "S16"), ("signature", "u4", (width,))]
+        table = np.zeros(len(self.ids), dtype=dtype)
+        table["id"] = self.ids
+        table["exact"] = self.exact
+        if width:
+            table["signature"] = np.stack(self.signatures)
+        np.save(path, table, allow_pickle=False)
+
+    @classmethod
+    def load(cls, path: Path) -> DedupIndex:
+        table = np.load(path, allow_pickle=False)
+        width = table.dtype["signature"].shape[0] if len(table.dtype) else 0
+        return cls(
+            ids=[str(i) for i in table["id"]],
+            exact=[bytes(e) for e in table["exact"]],
+            signatures=list(table["signature"]) if width else [],
+        )
+
+
+@dataclass
+class _Entry:
+    key: tuple[str, int]
+    position: int  # arrival position, i.e. where the document sits in the spill file
+    id: str
+    exact: bytes
+    signature: np.ndarray | None
+
+
 class Deduplicator(PipelineStep):
     """Keeps the first document of every exact or near-duplicate cluster; rejects the rest with a reason."""
 
     name = "🫂 Dedup (exact + MinHash)"
     type = "🫂 - DEDUP"
 
-    def __init__(self, settings: DedupSettings | None = None, exclusion_writer=None) -> None:
+    def __init__(
+        self,
+        settings: DedupSettings | None = None,
+        exclusion_writer=None,
+        against: list[DedupIndex] | None = None,
+        index_out: Path | None = None,
+    ) -> None:
         super().__init__()
         self.settings = settings or DedupSettings()
         self.exclusion_writer = exclusion_writer
+        self.against = against or []
+        self.index_out = index_out
+        self._hasher: MinHasher | None = None
 
-    def _minhash(self, text: str):
-        from datasketch import MinHash
+    @property
+    def hasher(self) -> MinHasher:
+        if self._hasher is None:
+            self._hasher = MinHasher(self.settings)
+        return self._hasher
 
-        m = MinHash(num_perm=self.settings.bands * self.settings.rows, seed=self.settings.seed)
-        m.update_batch(shingles(text, self.settings.ngram))
-        return m
+    def _entry(self, doc: Document, position: int) -> _Entry:
+        signature = self.hasher.signature(doc.text) if self.settings.near else None
+        return _Entry(order_key(doc), position, doc.id, exact_key(doc.text), signature)
+
+    def decide(self, entries: list[_Entry]) -> tuple[dict[int, tuple[str, str] | int], DedupIndex]:
+        """Per arrival position: the kept cluster size (int) or (reason, duplicate_of id); and the kept index.
+
+        Entries are processed in order-key order; earlier corpus versions (``against``) come first.
+        """
+        s = self.settings
+        tables: list[dict[bytes, int]] = [{} for _ in range(s.bands)]
+        representative: dict[bytes, int] = {}  # exact hash -> cluster number
+        cluster_ids: list[str] = []
+        cluster_position: list[int | None] = []  # arrival position of the kept doc; None: earlier version
+        cluster_signature: list[np.ndarray | None] = []
+        sizes: dict[int, int] = {}
+
+        def add_cluster(doc_id: str, exact: bytes, signature, position: int | None) -> int:
+            number = len(cluster_ids)
+            cluster_ids.append(doc_id)
+            cluster_position.append(position)
+            cluster_signature.append(signature)
+            representative.setdefault(exact, number)
+            if signature is not None and s.near:
+                for table, band in zip(tables, self.hasher.band_keys(signature), strict=True):
+                    table.setdefault(band, number)
+            return number
+
+        for index in self.against:
+            sigs = index.signatures if s.near and index.signatures else [None] * len(index.ids)
+            for doc_id, exact, sig in zip(index.ids, index.exact, sigs, strict=True):
+                add_cluster(doc_id, exact, sig, None)
+
+        decisions: dict[int, tuple[str, str] | int] = {}
+        kept = DedupIndex()
+        for entry in sorted(entries, key=lambda e: (e.key, e.position)):
+            match, reason = None, None
+            if s.exact and entry.exact in representative:
+                match, reason = representative[entry.exact], "exact_duplicate"
+            elif s.near:
+                bands = self.hasher.band_keys(entry.signature)
+                hits = sorted({t[b] for t, b in zip(tables, bands, strict=True) if b in t})
+                for hit in hits:
+                    if np.mean(cluster_signature[hit] == entry.signature) >= s.min_similarity:
+                        match, reason = hit, "near_duplicate"
+                        representative.setdefault(entry.exact, match)
+                        break
+            if match is not None:
+                decisions[entry.position] = (reason, cluster_ids[match])
+                if cluster_position[match] is not None:
+                    sizes[cluster_position[match]] += 1
+                continue
+            add_cluster(entry.id, entry.exact, entry.signature, entry.position)
+            sizes[entry.position] = 1
+            kept.add(entry.id, entry.exact, entry.signature)
+        for position, size in sizes.items():
+            decisions[position] = size
+        return decisions, kept
 
     def dedupe(self, docs: list[Document]) -> tuple[list[Document], list[Document]]:
-        """Split documents into (kept, rejected), both in input order; see the module docstring."""
-        from datasketch import MinHashLSH
-
-        s = self.settings
-        lsh = MinHashLSH(num_perm=s.bands * s.rows, params=(s.bands, s.rows)) if s.near else None
-        representative: dict[str, int] = {}  # exact key -> index (in `kept`) of the cluster's kept doc
-        kept: list[Document] = []
-        rejected: list[Document] = []
-        for doc in sorted(docs, key=order_key):
-            key = exact_key(doc.text)
-            if s.exact and key in representative:
-                self._reject(doc, kept[representative[key]], "exact_duplicate", rejected)
-                continue
-            if lsh is not None:
-                signature = self._minhash(doc.text)
-                matches = lsh.query(signature)
-                if matches:
-                    first = kept[min(matches)]
-                    representative.setdefault(key, min(matches))
-                    self._reject(doc, first, "near_duplicate", rejected)
-                    continue
-                lsh.insert(len(kept), signature)
-            representative[key] = len(kept)
-            doc.metadata["dup_cluster_size"] = 1
-            kept.append(doc)
+        """Split in-memory documents into (kept, rejected), both in input order."""
+        decisions, _ = self.decide([self._entry(d, i) for i, d in enumerate(docs)])
+        kept, rejected = [], []
+        for i, doc in sorted(enumerate(docs), key=lambda p: (order_key(p[1]), p[0])):
+            (kept if self._apply(doc, decisions[i]) else rejected).append(doc)
         return kept, rejected
 
     @staticmethod
-    def _reject(doc: Document, kept_doc: Document, reason: str, rejected: list[Document]) -> None:
-        kept_doc.metadata["dup_cluster_size"] += 1
-        doc.metadata["duplicate_of"] = kept_doc.id
-        doc.metadata[REASON_KEY] = reason
-        rejected.append(doc)
+    def _apply(doc: Document, decision: tuple[str, str] | int) -> bool:
+        if isinstance(decision, int):
+            doc.metadata["dup_cluster_size"] = decision
+            return True
+        doc.metadata[REASON_KEY], doc.metadata["duplicate_of"] = decision
+        return False
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        docs = list(data)
-        with self.track_time("stage"):
-            kept, rejected = self.dedupe(docs)
-        self.stat_update(StatHints.total, value=len(docs))
-        self.stat_update(StatHints.dropped, value=len(rejected))
-        with self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext() as writer:
-            for doc in rejected:
-                self.stat_update(f"dropped_{doc.metadata[REASON_KEY]}")
-                if writer:
-                    writer.write(doc, rank)
-        for doc in kept:
-            self.stat_update(StatHints.forwarded)
-            yield doc
+        with tempfile.TemporaryFile(prefix="garimpo-dedup-") as spill:
+            entries = []
+            with self.track_time("signatures"):
+                for position, doc in enumerate(data):
+                    entries.append(self._entry(doc, position))
+                    pickle.dump((doc.text, doc.id, doc.media, doc.metadata), spill, pickle.HIGHEST_PROTOCOL)
+            with self.track_time("clusters"):
+                decisions, kept_index = self.decide(entries)
+            del entries
+            if self.index_out is not None:
+                kept_index.save(Path(self.index_out))
+            spill.seek(0)
+            with self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext() as writer:
+                for position in range(len(decisions)):
+                    text, doc_id, media, metadata = pickle.load(spill)
+                    doc = Document(text=text, id=doc_id, media=media, metadata=metadata)
+                    self.stat_update(StatHints.total)
+                    if self._apply(doc, decisions[position]):
+                        self.stat_update(StatHints.forwarded)
+                        yield doc
+                    else:
+                        self.stat_update(StatHints.dropped)
+                        self.stat_update(f"dropped_{doc.metadata[REASON_KEY]}")
+                        if writer:
+                            writer.write(doc, rank)

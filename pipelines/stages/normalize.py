@@ -11,6 +11,7 @@ What changed is recorded in ``metadata["normalized"]`` (a sorted list of fix nam
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 
 from datatrove.data import Document, DocumentsPipeline
@@ -22,14 +23,20 @@ from pipelines.recipe import NormalizeSettings
 # Cc (controls) and Cf (format: zero-width space/joiners, BOM, soft hyphen, bidi marks) carry no text;
 # newline and tab are kept here and handled by the whitespace rules.
 _KEEP_CONTROLS = {"\n", "\t"}
+# One character class of every such code point: a regex pass is ~10x faster than a per-character test.
+_INVISIBLE = re.compile(
+    "["
+    + "".join(
+        re.escape(chr(cp))
+        for cp in range(sys.maxunicode + 1)
+        if chr(cp) not in _KEEP_CONTROLS and unicodedata.category(chr(cp)) in ("Cc", "Cf")
+    )
+    + "]"
+)
 _LINE_BREAKS = re.compile(r"\r\n?|[\u2028\u2029\x0b\x0c\x85]")
 _HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")
 _SPACE_AROUND_NEWLINE = re.compile(r" *\n *")
 _MANY_NEWLINES = re.compile(r"\n{3,}")
-
-
-def _is_invisible(ch: str) -> bool:
-    return ch not in _KEEP_CONTROLS and unicodedata.category(ch) in ("Cc", "Cf")
 
 
 class TextNormalizer(PipelineStep):
@@ -83,9 +90,7 @@ class TextNormalizer(PipelineStep):
             bool(s.unicode_form),
             lambda t: unicodedata.normalize(s.unicode_form, t),
         )
-        apply(
-            "invisible_chars", s.remove_invisible, lambda t: "".join(ch for ch in t if not _is_invisible(ch))
-        )
+        apply("invisible_chars", s.remove_invisible, lambda t: _INVISIBLE.sub("", t))
         apply("whitespace", s.collapse_whitespace, _collapse_whitespace)
         return text, sorted(changes)
 

@@ -1,56 +1,242 @@
-"""Quality stages: datatrove's Gopher repetition, Gopher quality and FineWeb quality filters, tuned for pt.
+"""Quality stages: Gopher repetition, Gopher quality and FineWeb quality rules, tuned for pt and fast.
 
-The filters are datatrove's own classes; only their arguments change. Plain datatrove defaults are
-English (stop words "the, be, to, ...", English word tokenizer) and drop nearly every Portuguese
-document, so each filter here takes the recipe's Portuguese thresholds (FineWeb-2 ``por_Latn`` values,
-cited in ``configs/recipes/pt.toml``) and the spaCy "pt" word tokenizer (datatrove language ``por``).
+These are datatrove's GopherRepetitionFilter, GopherQualityFilter and FineWebQualityFilter rules with
+datatrove's rejection reasons (``top_4_gram``, ``gopher_short_doc``, ``line_punct_ratio``, ...),
+recomputed faster: ~90% of datatrove's time goes to re-tokenizing every document with spaCy, so the
+words come from `WordSplitter` (the same words, cached per chunk), repeated n-grams are counted on
+word tuples at C speed, and the greedy duplicate-n-gram scan runs only on documents that repeat a
+5-gram at all. With the recipe's switches at their dataclass defaults each filter gives datatrove's
+verdict (tested against datatrove on every real document); the pt recipe then turns on the changes
+below, each measured on ../shared/data/pt_text (docs/curation.md):
 
-One behaviour is changed on purpose, in `RepetitionFilter`: datatrove scores a document's most common
-n-gram even when it occurs once, so any document under ~50 words fails the top-4-gram rule by
-construction. Gopher's rule is about *repetition*, so a top n-gram only counts when it occurs at least
-``min_top_ngram_count`` times. Rejection reasons are datatrove's (``top_4_gram``, ``gopher_short_doc``,
-``line_punct_ratio``, ...).
+* top n-grams only count when they occur ``min_top_ngram_count`` times: datatrove scores the most
+  common n-gram even when it occurs once, so every document under ~50 words fails ``top_4_gram``;
+* stop words match case-insensitively ("O", "DA" in headlines and sentence starts);
+* a line that opens with a dialogue dash (``--``, ``—``) is dialogue, not a bullet: Portuguese
+  novels and interviews would otherwise be "90% bullet lines";
+* the end-ellipsis rule needs ``min_ellipsis_lines`` lines: one ellipsis closing a one-paragraph
+  news item is style, teaser lists repeat it;
+* a line holding a sentence end inside it ("... no sul do país. Elas estão ...") counts as
+  punctuated prose: hard-wrapped books and text without line breaks end most lines mid-sentence.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import re
 from collections import Counter
+from operator import itemgetter
 
 from datatrove.data import Document
-from datatrove.pipeline.filters import FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter
-from datatrove.pipeline.filters.gopher_repetition_filter import get_n_grams
-from datatrove.utils.text import TERMINAL_PUNCTUATION, split_into_words
+from datatrove.pipeline.filters.base_filter import BaseFilter
+from datatrove.pipeline.filters.gopher_repetition_filter import find_duplicates
+from datatrove.utils.text import PUNCTUATION_SET, TERMINAL_PUNCTUATION
 
 from pipelines.recipe import FineWebQualitySettings, GopherQualitySettings, RepetitionSettings
+from pipelines.stages.words import word_splitter
 
 _SENTENCE_ENDS = (".", "!", "?", "…")
+_PARAGRAPH_BREAK = re.compile(r"\n{2,}")
+_LINE_BREAKS = re.compile("\n+")
+# Terminal punctuation, optional closing marks, space, optional opening marks, then a capital letter.
+_INNER_SENTENCE_END = re.compile(r"[.!?…][\"»”’')\]]*\s+[\"«“‘'(\[—–-]*[A-ZÀ-ÖØ-Þ]")
+MAX_MEMO = 500_000
 
 
-class RepetitionFilter(GopherRepetitionFilter):
-    """datatrove's GopherRepetitionFilter whose top-n-gram rules only count n-grams that repeat."""
+def _ngrams(words: list[str], n: int) -> list[tuple[str, ...]]:
+    return list(zip(*(words[i:] for i in range(n)), strict=False))
+
+
+def top_ngram_chars(words: list[str], n: int, min_count: int = 1) -> int:
+    """Characters covered by the most common word n-gram (datatrove's ``find_top_duplicate``).
+
+    Ties go to the n-gram seen first, as with ``Counter.most_common``. 0 when it occurs fewer than
+    ``min_count`` times.
+    """
+    counts = Counter(_ngrams(words, n))
+    if not counts:
+        return 0
+    top, count = max(counts.items(), key=itemgetter(1))
+    return len(" ".join(top)) * count if count >= min_count else 0
+
+
+def duplicated_ngram_chars(words: list[str], n: int, prefix: list[int]) -> int:
+    """Characters in repeated word n-grams, greedy left to right (datatrove's ``find_all_duplicate``).
+
+    ``prefix[i]`` is the total length of ``words[:i]``.
+    """
+    grams = _ngrams(words, n)
+    seen: set[tuple[str, ...]] = set()
+    repeated, i, end = 0, 0, len(grams)
+    while i < end:
+        gram = grams[i]
+        if gram in seen:
+            repeated += prefix[i + n] - prefix[i]
+            i += n
+        else:
+            seen.add(gram)
+            i += 1
+    return repeated
+
+
+class RepetitionFilter(BaseFilter):
+    """Gopher's repetition rules (duplicate paragraphs, lines, top n-grams, duplicated n-grams)."""
 
     name = "👯 Gopher Repetition (pt)"
 
     def __init__(self, settings: RepetitionSettings, language: str = "por", exclusion_writer=None) -> None:
-        args = dataclasses.asdict(settings)
-        self.min_top_ngram_count = args.pop("min_top_ngram_count")
-        self.repeated_top_n_grams = tuple(tuple(pair) for pair in args.pop("top_n_grams"))
-        # datatrove's own top-n-gram pass is switched off; `filter` below applies the repeated version.
-        super().__init__(top_n_grams=(), exclusion_writer=exclusion_writer, language=language, **args)
+        super().__init__(exclusion_writer)
+        self.settings = settings
+        self.language = language
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        verdict = super().filter(doc)
-        if verdict is not True:
-            return verdict
-        words = split_into_words(doc.text, self.language)
-        for n, max_frac in self.repeated_top_n_grams:
-            n_grams = get_n_grams(words, n)
-            if not n_grams:
-                continue
-            top, count = Counter(n_grams).most_common(1)[0]
-            if count >= self.min_top_ngram_count and len(top) * count / len(doc.text) > max_frac:
+        s, text = self.settings, doc.text
+        if not text:
+            return False, "empty"
+        paragraphs = _PARAGRAPH_BREAK.split(text.strip())
+        n_dup, dup_chars = find_duplicates(paragraphs)
+        if s.dup_para_frac and n_dup / len(paragraphs) > s.dup_para_frac:
+            return False, "dup_para_frac"
+        if s.dup_para_char_frac and dup_chars / len(text) > s.dup_para_char_frac:
+            return False, "dup_para_char_frac"
+        lines = _LINE_BREAKS.split(text)
+        n_dup, dup_chars = find_duplicates(lines)
+        if s.dup_line_frac and n_dup / len(lines) > s.dup_line_frac:
+            return False, "dup_line_frac"
+        if s.dup_line_char_frac and dup_chars / len(text) > s.dup_line_char_frac:
+            return False, "dup_line_char_frac"
+
+        words = word_splitter(self.language)(text)
+        for n, max_frac in s.top_n_grams:
+            if top_ngram_chars(words, n, s.min_top_ngram_count) / len(text) > max_frac:
                 return False, f"top_{n}_gram"
+        if not s.dup_n_grams:
+            return True
+        # No repeated m-gram means no repeated longer n-gram: most documents stop here.
+        shortest = min(n for n, _ in s.dup_n_grams)
+        grams = _ngrams(words, shortest)
+        if len(set(grams)) == len(grams):
+            return True
+        prefix = [0]
+        for w in words:
+            prefix.append(prefix[-1] + len(w))
+        for n, max_frac in s.dup_n_grams:
+            if duplicated_ngram_chars(words, n, prefix) / len(text) > max_frac:
+                return False, f"duplicated_{n}_n_grams"
+        return True
+
+
+class GopherQuality(BaseFilter):
+    """Gopher's quality rules (length, word length, symbols, bullets, ellipses, letters, stop words)."""
+
+    name = "🥇 Gopher Quality (pt)"
+
+    def __init__(self, settings: GopherQualitySettings, language: str = "por", exclusion_writer=None) -> None:
+        super().__init__(exclusion_writer)
+        self.settings = settings
+        self.language = language
+        fold = str.casefold if settings.stop_words_casefold else str
+        self.stop_words = frozenset(fold(w) for w in settings.stop_words)
+        self._kinds: dict[str, tuple[bool, bool]] = {}
+
+    def _kind(self, word: str) -> tuple[bool, bool]:
+        """(has a non-punctuation character, has a letter) for one word, memoized."""
+        kind = self._kinds.get(word)
+        if kind is None:
+            if len(self._kinds) > MAX_MEMO:
+                self._kinds.clear()
+            kind = (any(ch not in PUNCTUATION_SET for ch in word), any(ch.isalpha() for ch in word))
+            self._kinds[word] = kind
+        return kind
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        s, text = self.settings, doc.text
+        words = word_splitter(self.language)(text)
+        n_words = len(words)
+        kinds = [self._kind(w) for w in words]
+        word_lengths = [len(w) for w, (non_symbol, _) in zip(words, kinds, strict=True) if non_symbol]
+        n_non_symbol = len(word_lengths)
+        if s.min_doc_words and n_non_symbol < s.min_doc_words:
+            return False, "gopher_short_doc"
+        if s.max_doc_words and n_non_symbol > s.max_doc_words:
+            return False, "gopher_long_doc"
+        if not n_non_symbol:
+            return False, "gopher_short_doc"
+        avg_length = sum(word_lengths) / n_non_symbol
+        if s.min_avg_word_length and avg_length < s.min_avg_word_length:
+            return False, "gopher_below_avg_threshold"
+        if s.max_avg_word_length and avg_length > s.max_avg_word_length:
+            return False, "gopher_above_avg_threshold"
+        if s.max_symbol_word_ratio and text.count("#") / n_words > s.max_symbol_word_ratio:
+            return False, "gopher_too_many_hashes"
+        if (
+            s.max_symbol_word_ratio
+            and (text.count("...") + text.count("…")) / n_words > s.max_symbol_word_ratio
+        ):
+            return False, "gopher_too_many_ellipsis"
+        lines = text.splitlines()
+        stripped = [line.lstrip() for line in lines]
+        bullets = sum(
+            line.startswith(("•", "-")) and not (s.dialogue_dashes and line.startswith(s.dialogue_dashes))
+            for line in stripped
+        )
+        if s.max_bullet_lines_ratio and bullets / len(lines) > s.max_bullet_lines_ratio:
+            return False, "gopher_too_many_bullets"
+        ellipsis_lines = sum(line.rstrip().endswith(("...", "…")) for line in lines)
+        if (
+            s.max_ellipsis_lines_ratio
+            and ellipsis_lines >= s.min_ellipsis_lines
+            and ellipsis_lines / len(lines) > s.max_ellipsis_lines_ratio
+        ):
+            return False, "gopher_too_many_end_ellipsis"
+        if (
+            s.max_non_alpha_words_ratio
+            and sum(has_alpha for _, has_alpha in kinds) / n_words < s.max_non_alpha_words_ratio
+        ):
+            return False, "gopher_below_alpha_threshold"
+        if s.min_stop_words:
+            vocabulary = {w.casefold() for w in words} if s.stop_words_casefold else set(words)
+            if len(self.stop_words & vocabulary) < s.min_stop_words:
+                return False, "gopher_enough_stop_words"
+        return True
+
+
+class FineWebQuality(BaseFilter):
+    """FineWeb's rules: punctuated lines, short lines, duplicated line characters, newlines per word."""
+
+    name = "🍷 FineWeb Quality (pt)"
+
+    def __init__(
+        self, settings: FineWebQualitySettings, language: str = "por", exclusion_writer=None
+    ) -> None:
+        super().__init__(exclusion_writer)
+        self.settings = settings
+        self.language = language
+        closers = settings.closing_marks
+        self.stop_chars = tuple(sorted(TERMINAL_PUNCTUATION)) + tuple(
+            p + c for p in _SENTENCE_ENDS for c in closers
+        )
+
+    def _punctuated(self, line: str) -> bool:
+        return line.endswith(self.stop_chars) or bool(
+            self.settings.inner_sentence_ends and _INNER_SENTENCE_END.search(line)
+        )
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        s, text = self.settings, doc.text
+        lines = [line for line in text.split("\n") if line.strip()]
+        if not lines:
+            return False, "empty"
+        ratio = sum(map(self._punctuated, lines)) / len(lines)
+        if ratio < s.line_punct_thr and not (ratio == 0 and s.line_punct_exclude_zero):
+            return False, "line_punct_ratio"
+        ratio = sum(len(line) <= s.short_line_length for line in lines) / len(lines)
+        if ratio > s.short_line_thr:
+            return False, "short_line_ratio"
+        if find_duplicates(lines)[1] / len(text.replace("\n", "")) > s.char_duplicates_ratio:
+            return False, "char_dup_ratio"
+        n_words = len(word_splitter(self.language)(text))
+        if not n_words or text.count("\n") / n_words > s.new_line_ratio:
+            return False, "list_ratio"
         return True
 
 
@@ -63,25 +249,17 @@ def repetition_filter(
 
 def gopher_quality_filter(
     settings: GopherQualitySettings, language: str = "por", exclusion_writer=None
-) -> GopherQualityFilter:
-    """datatrove's GopherQualityFilter with the recipe's thresholds and stop words."""
-    args = dataclasses.asdict(settings)
-    args["stop_words"] = list(args["stop_words"])
-    return GopherQualityFilter(exclusion_writer=exclusion_writer, language=language, **args)
+) -> GopherQuality:
+    """The Gopher quality filter with the recipe's thresholds and stop words."""
+    return GopherQuality(settings, language=language, exclusion_writer=exclusion_writer)
 
 
 def fineweb_quality_filter(
     settings: FineWebQualitySettings, language: str = "por", exclusion_writer=None
-) -> FineWebQualityFilter:
-    """datatrove's FineWebQualityFilter with the recipe's thresholds.
+) -> FineWebQuality:
+    """The FineWeb quality filter with the recipe's thresholds.
 
-    A line also counts as ending a sentence when terminal punctuation is followed by a closing mark
-    (``afirmou.»``, ``disse."``): Portuguese quotes and guillemets close after the period, and datatrove's
-    plain ``endswith(TERMINAL_PUNCTUATION)`` test would call such lines unpunctuated.
+    A line also ends a sentence when terminal punctuation is followed by a closing mark (``afirmou.»``,
+    ``disse."``): Portuguese quotes and guillemets close after the period.
     """
-    args = dataclasses.asdict(settings)
-    closers = args.pop("closing_marks")
-    stop_chars = tuple(sorted(TERMINAL_PUNCTUATION)) + tuple(p + c for p in _SENTENCE_ENDS for c in closers)
-    return FineWebQualityFilter(
-        exclusion_writer=exclusion_writer, language=language, stop_chars=stop_chars, **args
-    )
+    return FineWebQuality(settings, language=language, exclusion_writer=exclusion_writer)

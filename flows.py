@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from garimpo.artifacts import ArtifactError, ArtifactStore, Manifest, verify
 from garimpo.report import format_table, stage_rows
+from pipelines.executors import ExecutorConfig
 
 ROOT = Path(__file__).resolve().parent
 SAMPLE_INPUTS = "sample"
@@ -50,9 +51,18 @@ class CleanCorpusParams(BaseModel):
         default_factory=list,
         description="declared sources (html, pdf, wiki, epub, ...) read and cleaned before curation",
     )
+    dedup_against: list[str] = Field(
+        default_factory=list,
+        description="earlier corpus versions (corpus/<name>[/<version>]) this batch must not duplicate",
+    )
     recipe: str = str(ROOT / "configs" / "recipes" / "pt.toml")
     workers: int = Field(1, ge=1, le=256)
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = Field(None, description="ray cluster address; a local instance when empty")
     artifacts: str = "artifacts"
+
+    def executor_config(self) -> ExecutorConfig:
+        return ExecutorConfig(kind=self.executor, ray_address=self.ray_address)
 
 
 class BuildShardsParams(BaseModel):
@@ -136,13 +146,24 @@ def _work_dir(params: CleanCorpusParams, key: str) -> Path:
     return Path(params.artifacts) / ".work" / f"corpus-{params.name}-{key[:12]}"
 
 
+def _against(params: CleanCorpusParams) -> list[Manifest]:
+    store = ArtifactStore(params.artifacts)
+    return [store.load_ref(ref) for ref in params.dedup_against]
+
+
 @task(name="curation-stage", task_run_name="{stage}", **RETRIES)
 def stage_task(stage: str, params: CleanCorpusParams, inputs: list[str], key: str) -> dict[str, Any]:
-    from pipelines.curate import run_stage
+    from pipelines.curate import DEDUP_INDEX, run_stage
     from pipelines.recipe import load_recipe
 
     return run_stage(
-        stage, load_recipe(params.recipe), _work_dir(params, key), [Path(p) for p in inputs], params.workers
+        stage,
+        load_recipe(params.recipe),
+        _work_dir(params, key),
+        [Path(p) for p in inputs],
+        params.workers,
+        [m.path_of(DEDUP_INDEX) for m in _against(params)],
+        params.executor_config(),
     )
 
 
@@ -154,9 +175,15 @@ def publish_corpus_task(params: CleanCorpusParams, inputs: list[str], key: str) 
     from pipelines.recipe import load_recipe
 
     work = _work_dir(params, key)
-    store = ArtifactStore(params.artifacts)
     manifest = publish_corpus(
-        store, params.name, [Path(p) for p in inputs], load_recipe(params.recipe), params.workers, work
+        ArtifactStore(params.artifacts),
+        params.name,
+        [Path(p) for p in inputs],
+        load_recipe(params.recipe),
+        params.workers,
+        work,
+        dedup_against=_against(params),
+        executor=params.executor_config(),
     )
     shutil.rmtree(work, ignore_errors=True)
     return manifest
@@ -189,7 +216,7 @@ def clean_corpus(params: CleanCorpusParams = CleanCorpusParams()) -> str:  # noq
     if params.sources:
         inputs += read_sources_task(params)
     recipe = load_recipe(params.recipe)
-    key = input_key([Path(p) for p in inputs], recipe)
+    key = input_key([Path(p) for p in inputs], recipe, [m.ref for m in _against(params)])
     store = ArtifactStore(params.artifacts)
     if store.find("corpus", params.name, input_fingerprint=key) is None:
         for stage in stage_names(recipe):

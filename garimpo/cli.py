@@ -112,10 +112,19 @@ def cmd_instruct(args: argparse.Namespace) -> int:
 def cmd_curate(args: argparse.Namespace) -> int:
     _quiet_datatrove()
     from pipelines.curate import publish_corpus
+    from pipelines.executors import ExecutorConfig
     from pipelines.recipe import load_recipe
 
-    recipe = load_recipe(args.recipe) if args.recipe else load_recipe()
-    m = publish_corpus(_store(args), args.name, [Path(p) for p in args.inputs], recipe, workers=args.workers)
+    store = _store(args)
+    m = publish_corpus(
+        store,
+        args.name,
+        [Path(p) for p in args.inputs],
+        load_recipe(args.recipe) if args.recipe else load_recipe(),
+        workers=args.workers,
+        dedup_against=[store.load_ref(ref) for ref in args.dedup_against],
+        executor=ExecutorConfig(kind=args.executor, ray_address=args.ray_address),
+    )
     print(format_table(stage_rows(m.stats)))
     print(f"published {m.ref} at {m.root}")
     return 0
@@ -182,6 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--name", default="default")
     s.add_argument("--recipe", default=None, help="recipe TOML (default configs/recipes/pt.toml)")
     s.add_argument("--workers", type=int, default=1)
+    s.add_argument(
+        "--dedup-against", nargs="*", default=[], help="earlier corpus versions this batch must not duplicate"
+    )
+    s.add_argument("--executor", choices=["local", "ray"], default="local", help="where stages run")
+    s.add_argument("--ray-address", default=None, help="Ray cluster address (default: a local instance)")
     s.set_defaults(func=cmd_curate)
 
     s = sub.add_parser("ingest", help="read a declared source (html, pdf, wiki, ...) into curation JSONL")

@@ -1,8 +1,9 @@
 """Curate JSONL sources into a corpus: read -> normalize -> langid -> quality -> pii -> dedup.
 
-Each stage is one datatrove `LocalPipelineExecutor` run (``stage_names`` lists them, ``run_stage`` runs
-one), so a Prefect flow can show every stage as its own task and a killed run resumes stage by stage
-(a finished stage leaves ``done.json``; inside a stage datatrove's ``completions/`` skip finished ranks).
+Each stage is one datatrove executor run (``stage_names`` lists them, ``run_stage`` runs one; local
+processes or Ray, see ``pipelines/executors.py``; where it runs never changes the output), so a
+Prefect flow can show every stage as its own task and a killed run resumes stage by stage (a finished
+stage leaves ``done.json``; inside a stage datatrove's ``completions/`` skip finished ranks).
 Stages hand documents to each other as gzipped JSONL under ``work_dir/NN_<stage>/kept``; what a stage
 drops goes to ``rejects/`` through datatrove's exclusion writers. Every stage but dedup runs ``workers``
 tasks in parallel; dedup runs one task because it must see every document.
@@ -22,12 +23,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from datatrove.executor import LocalPipelineExecutor
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter
 
 from garimpo.artifacts import ArtifactStore, Built, Manifest, fingerprint_inputs
+from pipelines.executors import ExecutorConfig, make_executor
 from pipelines.recipe import Recipe, load_recipe
 from pipelines.stages.accounting import REASON_KEY, iter_records, reject_reason, stage_counts, summarize
 from pipelines.stages.dedup import DedupIndex, Deduplicator
@@ -117,6 +118,7 @@ def run_stage(
     inputs: list[Path] | None = None,
     workers: int = 1,
     dedup_against: list[Path] | None = None,
+    executor: ExecutorConfig | None = None,
 ) -> dict[str, Any]:
     """Run one stage (resuming or skipping it when already done) and return its stats entry.
 
@@ -153,7 +155,9 @@ def run_stage(
         kept = JsonlWriter(str(stage_dir / "kept"), output_filename="${rank}.jsonl.gz")
         steps = stage_steps(name, recipe, rejects, dedup_against, stage_dir / DEDUP_INDEX)
         pipeline = [source, *steps, kept]
-        LocalPipelineExecutor(pipeline, tasks=tasks, workers=tasks, logging_dir=str(stage_dir / "logs")).run()
+        make_executor(
+            pipeline, tasks=tasks, workers=tasks, logging_dir=stage_dir / "logs", config=executor
+        ).run()
     entry = stage_counts(name, stage_dir / "kept", stage_dir / "rejects", n_in, time.perf_counter() - started)
     (stage_dir / DONE).write_text(json.dumps(entry, indent=1))
     return entry
@@ -197,6 +201,7 @@ def curate(
     work_dir: Path | None = None,
     seconds_in_stats: bool = True,
     dedup_against: list[Path] | None = None,
+    executor: ExecutorConfig | None = None,
 ) -> dict[str, Any]:
     """Run every stage over JSONL ``inputs`` and write the corpus layout into ``out_dir``; return the stats.
 
@@ -210,7 +215,7 @@ def curate(
     with tempfile.TemporaryDirectory(prefix="garimpo-curate-") as tmp:
         work = Path(work_dir) if work_dir is not None else Path(tmp)
         for name in stage_names(recipe):
-            run_stage(name, recipe, work, inputs=inputs, workers=workers, dedup_against=dedup_against)
+            run_stage(name, recipe, work, inputs, workers, dedup_against, executor)
         return finalize(work, out_dir, recipe, seconds_in_stats=seconds_in_stats)
 
 
@@ -233,14 +238,14 @@ def publish_corpus(
     workers: int = 1,
     work_dir: Path | None = None,
     dedup_against: list[Manifest] | None = None,
+    executor: ExecutorConfig | None = None,
 ) -> Manifest:
     """Curate ``inputs`` and publish the result as ``corpus/<name>/<version>`` in ``store``.
 
     With ``work_dir``, stages already finished there are not run again, so a killed run resumes (and a
     caller can run the stages one by one first, as the Prefect flow does). When a version of ``name``
     was already built from the same input contents and recipe, it is returned without any work.
-    stats.json inside the
-    artifact carries no timings, so the version (a fingerprint of the files) is the same for the same
+    stats.json inside the artifact carries no timings, so the version (a fingerprint of the files) is the same for the same
     inputs and recipe; the manifest's ``stats`` has the timings.
 
     ``dedup_against`` lists earlier corpus versions: documents that duplicate one of their kept
@@ -260,7 +265,7 @@ def publish_corpus(
     with tempfile.TemporaryDirectory(prefix="garimpo-curate-") as tmp:
         work = Path(work_dir) if work_dir is not None else Path(tmp)
         for stage in stage_names(recipe):
-            run_stage(stage, recipe, work, inputs=inputs, workers=workers, dedup_against=index_files)
+            run_stage(stage, recipe, work, inputs, workers, index_files, executor)
 
         def build(folder: Path) -> Built:
             stats = finalize(work, folder, recipe, seconds_in_stats=False)

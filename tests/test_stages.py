@@ -224,3 +224,30 @@ def test_dedup_near_switch_from_recipe():
     exact_only = Deduplicator(dataclasses.replace(RECIPE.dedup, near=False))
     kept, rejected = exact_only.dedupe([doc(PT_NEWS, "a"), doc(near, "b")])
     assert len(kept) == 2 and not rejected
+
+
+def test_jsonl_reader_handles_bom_huge_lines_and_truncated_archives(tmp_path):
+    import gzip
+
+    from pipelines.stages.read import read_jsonl
+
+    plain = tmp_path / "a.jsonl"
+    plain.write_bytes(
+        b'\xef\xbb\xbf{"id":"a","text":"ol\xc3\xa1"}\n'
+        + b'{"id":"b","text":"' + b"x" * 5000 + b'"}\n'
+        + b'{"id":"c","text":"fim"}\n'
+    )  # fmt: skip
+    docs = list(read_jsonl(plain, "a.jsonl", max_line_bytes=1000))
+    assert [(d.id, d.metadata.get("read_error")) for d in docs] == [
+        ("a", None),
+        ("a:2", "line_too_long"),
+        ("c", None),
+    ]
+    assert docs[0].text == "olá"
+
+    archive = tmp_path / "b.jsonl.gz"
+    lines = b"".join(b'{"id":"x%d","text":"texto %d"}\n' % (i, i) for i in range(5000))
+    archive.write_bytes(gzip.compress(lines)[:3000])
+    docs = list(read_jsonl(archive, "b.jsonl.gz"))
+    assert docs[-1].metadata["read_error"] == "corrupt_file"
+    assert sum(d.metadata.get("read_error") is None for d in docs) > 100

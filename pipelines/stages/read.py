@@ -63,15 +63,40 @@ class JsonlSource(PipelineStep):
                 yield doc
 
 
-def read_jsonl(path: Path, name: str) -> Iterator[Document]:
-    """Documents of one JSONL file; malformed lines come back marked with ``read_error``."""
+MAX_LINE_BYTES = 32 << 20  # one JSONL line (one document) above this is rejected without being held
+
+
+def read_jsonl(path: Path, name: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Document]:
+    """Documents of one JSONL file; malformed lines come back marked with ``read_error``.
+
+    Lines are read with a size cap, so a multi-GB line costs bounded memory: it becomes a
+    ``line_too_long`` rejection. A damaged archive ends the file with a ``corrupt_file`` rejection
+    after every line read before the damage.
+    """
     opener = gzip.open if path.suffix == ".gz" else open
     stem = Path(name).name.split(".")[0]
-    with opener(path, "rb") as f:
-        for line_no, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            yield parse_line(raw, stem, name, line_no)
+    line_no = 0
+    try:
+        with opener(path, "rb") as f:
+            while raw := f.readline(max_line_bytes + 1):
+                line_no += 1
+                if len(raw) > max_line_bytes and not raw.endswith(b"\n"):
+                    size = len(raw)
+                    while (rest := f.readline(1 << 20)) and not rest.endswith(b"\n"):
+                        size += len(rest)
+                    yield _read_error(stem, name, line_no, "line_too_long", f"over {size} bytes")
+                    continue
+                if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]  # a UTF-8 byte-order mark is an encoding detail, not content
+                if raw.strip():
+                    yield parse_line(raw, stem, name, line_no)
+    except (OSError, EOFError) as e:
+        yield _read_error(stem, name, line_no + 1, "corrupt_file", f"{type(e).__name__}: {e}")
+
+
+def _read_error(stem: str, name: str, line_no: int, reason: str, detail: str) -> Document:
+    meta = {"source": stem, "input_file": name, "input_line": line_no, READ_ERROR: reason}
+    return Document(text="", id=f"{stem}:{line_no}", metadata={**meta, "read_error_detail": detail})
 
 
 def parse_line(raw: bytes, stem: str, name: str, line_no: int) -> Document:

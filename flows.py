@@ -21,7 +21,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, Field
 
-from garimpo.artifacts import ArtifactError, ArtifactStore, Manifest, verify
+from garimpo.artifacts import ArtifactError, ArtifactStore, Manifest, remove_tree, verify
 from garimpo.report import format_table, stage_rows
 from pipelines.executors import ExecutorConfig
 
@@ -169,8 +169,6 @@ def stage_task(stage: str, params: CleanCorpusParams, inputs: list[str], key: st
 
 @task(name="publish-corpus")
 def publish_corpus_task(params: CleanCorpusParams, inputs: list[str], key: str) -> Manifest:
-    import shutil
-
     from pipelines.curate import publish_corpus
     from pipelines.recipe import load_recipe
 
@@ -185,7 +183,7 @@ def publish_corpus_task(params: CleanCorpusParams, inputs: list[str], key: str) 
         dedup_against=_against(params),
         executor=params.executor_config(),
     )
-    shutil.rmtree(work, ignore_errors=True)
+    remove_tree(work)
     return manifest
 
 

@@ -35,13 +35,13 @@ BIG_LINE_MB = 50
 KILL_TRIALS = 10
 
 DIRECT = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
 from loguru import logger
 from pipelines.curate import curate
 logger.disable("datatrove")
 stats = curate([Path(sys.argv[1])], Path(sys.argv[2]))
-peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+peak = int(next(x.split()[1] for x in open("/proc/self/status") if x.startswith("VmHWM:")))  # own peak, kB
 print(json.dumps({"stats": stats, "peak_rss_mb": peak / 1024}))
 """
 

@@ -502,7 +502,12 @@ class ArtifactStore:
             if ref not in keep:
                 plan.remove.append(ref)
                 plan.bytes += _tree_bytes(folder)
-        leftovers = [*self.root.glob(f"*/*/{TMP_PREFIX}*"), *self.root.glob("*/*/.gc-*")]
+        leftovers = [
+            *self.root.glob(f"*/*/{TMP_PREFIX}*"),
+            *self.root.glob("*/*/.gc-*"),
+            *self.root.glob(f"{WORK_DIR}/.trash-*"),
+            *self.root.glob(f"{WORK_DIR}/*/.trash-*"),
+        ]
         if work:
             leftovers += [p for p in (self.root / WORK_DIR).glob("*/*") if p.is_dir()]
         for folder in sorted(leftovers):
@@ -617,6 +622,20 @@ def verify_or_raise(manifest: Manifest, *, checksums: bool = True) -> None:
     problems = verify(manifest, checksums=checksums)
     if problems:
         raise ArtifactError(f"{manifest.ref} failed verification: " + "; ".join(problems))
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a folder so that a concurrent or later reader sees all of it or none of it.
+
+    It is renamed to a hidden ``.trash-*`` sibling first (atomic), then deleted; a kill during the
+    deletion leaves only the hidden folder, never a work folder with some of its files gone.
+    """
+    path = Path(path)
+    if not path.exists():
+        return
+    trash = path.with_name(f".trash-{path.name}-{os.getpid()}")
+    os.replace(path, trash)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def _write_json_atomic(path: Path, data: Any) -> None:

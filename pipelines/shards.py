@@ -59,6 +59,7 @@ from garimpo.artifacts import (
     ArtifactStore,
     Built,
     Manifest,
+    remove_tree,
     verify_or_raise,
 )
 from pipelines.instruct.render import render, special_ids
@@ -764,7 +765,7 @@ def build_shards(
             "tokenizer_sha256": tokenizer_sha256,
         },
     )
-    shutil.rmtree(work, ignore_errors=True)
+    remove_tree(work)  # atomically: a kill here must not leave markers without their files
     return manifest
 
 

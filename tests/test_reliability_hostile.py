@@ -29,7 +29,7 @@ BIG_LINE_MB = 8
 MAX_RSS_MB = 600  # generous: the pipeline's imports alone take ~420 MB; the huge line must add little
 
 RUN = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
 from loguru import logger
 from pipelines.curate import curate
@@ -40,7 +40,7 @@ table, out = json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2])
 read = write_jsonl([SourceSpec(**s) for s in table["sources"]], out / "sources" / "hostile.jsonl")
 stats = curate([Path(read["documents_path"]), Path(read["rejects_path"])], out / "corpus")
 instruct = curate_instructions([Path(p) for p in table["instruct"]], out / "instruct", load_instruct_recipe())
-peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+peak = int(next(x.split()[1] for x in open("/proc/self/status") if x.startswith("VmHWM:")))  # own peak, kB
 print(json.dumps({"read": read, "curate": stats, "instruct": instruct, "peak_rss_mb": peak / 1024}))
 """
 

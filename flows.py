@@ -112,6 +112,17 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
 RETRIES: dict[str, Any] = {"retries": 2, "retry_delay_seconds": 5, "retry_condition_fn": _transient}
 
 
+def _report(manifest: Manifest, what: str, rows: list[dict[str, Any]], details: str) -> None:
+    """Publish a run's table and a markdown report naming the manifest, and print both."""
+    create_table_artifact(key=_key(what, manifest.name), table=rows, description=f"{what} of {manifest.ref}")
+    create_markdown_artifact(
+        key=_key(manifest.kind, manifest.name, "manifest"),
+        markdown=f"# {manifest.ref}\n\nmanifest: `{manifest.root}/manifest.json`\n\n{details}\n",
+    )
+    print(format_table(rows))
+    print(f"{manifest.kind}: {manifest.ref} at {manifest.root}")
+
+
 def _key(*parts: str) -> str:
     """Prefect artifact keys allow only [a-z0-9-]."""
     return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
@@ -225,16 +236,7 @@ def clean_corpus(params: CleanCorpusParams = CleanCorpusParams()) -> str:  # noq
         instruct = instruct_task(params, instruct_inputs)
         rows += stage_rows(instruct.stats)
         print(f"instructions: {instruct.ref} at {instruct.root}")
-    create_table_artifact(
-        key=_key("curation", params.name), table=rows, description=f"curation stages of {manifest.ref}"
-    )
-    create_markdown_artifact(
-        key=_key("corpus", params.name),
-        markdown=f"# {manifest.ref}\n\nmanifest: `{manifest.root}/manifest.json`\n\n"
-        f"```\n{format_table(rows)}\n```\n",
-    )
-    print(format_table(rows))
-    print(f"corpus: {manifest.ref} at {manifest.root}")
+    _report(manifest, "curation", rows, f"```\n{format_table(rows)}\n```")
     return manifest.ref
 
 
@@ -280,14 +282,7 @@ def build_shards(params: BuildShardsParams = BuildShardsParams()) -> str:  # noq
         for source, splits in sorted(manifest.extra.get("sources", {}).items())
         for split, v in sorted(splits.items())
     ]
-    create_table_artifact(key=_key("shards", params.name), table=rows, description=manifest.ref)
-    create_markdown_artifact(
-        key=_key("shards-manifest", params.name),
-        markdown=f"# {manifest.ref}\n\nparents: {manifest.parents}\n\n"
-        f"manifest: `{manifest.root}/manifest.json`\n",
-    )
-    print(format_table(rows))
-    print(f"shards: {manifest.ref} at {manifest.root}")
+    _report(manifest, "shards", rows, f"parents: {manifest.parents}")
     return manifest.ref
 
 

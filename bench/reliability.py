@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pyarrow.parquet as pq
 
 from pipelines.hostile_corpus import write_hostile_corpus
-from tests.test_reliability_hostile import mismatches, run_hostile
+from tests.test_reliability_hostile import load_outputs, mismatches, run_hostile
 from tests.test_reliability_kill import curate_trials, shards_trials
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,18 +51,7 @@ def hostile(work: Path) -> dict:
     started = time.perf_counter()
     summary = run_hostile(work / "corpus", work / "out")
     seconds = time.perf_counter() - started
-    out = work / "out"
-    rows = {
-        sub: [
-            r for f in sorted((out / "corpus" / sub).glob("*.parquet")) for r in pq.read_table(f).to_pylist()
-        ]
-        for sub in ("documents", "rejects")
-    }
-    instruct = {
-        name: [json.loads(line) for line in (out / "instruct" / name).read_text().splitlines()]
-        for name in ("conversations.jsonl", "rejects.jsonl")
-    }
-    wrong = mismatches({"table": table, "rows": rows, "instruct": instruct})
+    wrong = mismatches({"table": table, **load_outputs(work / "out")})
     return {
         "items": len(table["expected"]),
         "skipped_items": table["skipped"],

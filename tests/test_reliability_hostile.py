@@ -65,6 +65,11 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     table = write_hostile_corpus(corpus, seed=0, big_line_mb=BIG_LINE_MB)
     out = tmp_path_factory.mktemp("out")
     summary = run_hostile(corpus, out)
+    return {"table": table, "summary": summary, "out": out, **load_outputs(out)}
+
+
+def load_outputs(out: Path) -> dict[str, Any]:
+    """The curated rows (documents, rejects) and instruction outputs a hostile run wrote under ``out``."""
     rows = {
         sub: [
             r for f in sorted((out / "corpus" / sub).glob("*.parquet")) for r in pq.read_table(f).to_pylist()
@@ -75,7 +80,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         name: [json.loads(line) for line in (out / "instruct" / name).read_text().splitlines()]
         for name in ("conversations.jsonl", "rejects.jsonl")
     }
-    return {"table": table, "summary": summary, "out": out, "rows": rows, "instruct": instruct}
+    return {"rows": rows, "instruct": instruct}
 
 
 def mismatches(run: dict[str, Any]) -> list[str]:

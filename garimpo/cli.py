@@ -235,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_training(sub)  # train, generate, export: torch only, imported when run
     register_artifacts(sub)
+    try:  # curation-side command; absent on a trainer-only install (garimpo[train])
+        from pipelines.stages.quality_model import register as register_quality
+    except ImportError:
+        pass
+    else:
+        register_quality(sub)
 
     s = sub.add_parser("serve", help="serve the Prefect deployments (same as `python flows.py serve`)")
     s.set_defaults(func=cmd_serve)

@@ -1,4 +1,4 @@
-"""Curate JSONL sources into a corpus: read -> normalize -> langid -> quality -> pii -> dedup.
+"""Curate JSONL sources into a corpus: read -> normalize -> langid -> quality (-> classifier) -> pii -> dedup.
 
 Each stage is one datatrove executor run (``stage_names`` lists them, ``run_stage`` runs one; local
 processes or Ray, see ``pipelines/executors.py``; where it runs never changes the output), so a
@@ -36,6 +36,7 @@ from pipelines.stages.langid import LanguageID
 from pipelines.stages.normalize import TextNormalizer
 from pipelines.stages.pii import PIIRedactor
 from pipelines.stages.quality import fineweb_quality_filter, gopher_quality_filter, repetition_filter
+from pipelines.stages.quality_model import QualityClassifier
 from pipelines.stages.read import InputCheck, JsonlSource
 
 DONE = "done.json"
@@ -73,6 +74,9 @@ def stage_steps(
         "gopher_repetition": lambda: [repetition_filter(recipe.gopher_repetition, lang, rejects)],
         "gopher_quality": lambda: [gopher_quality_filter(recipe.gopher_quality, lang, rejects)],
         "fineweb_quality": lambda: [fineweb_quality_filter(recipe.fineweb_quality, lang, rejects)],
+        "quality_classifier": lambda: [
+            QualityClassifier(recipe.quality_classifier, exclusion_writer=rejects)
+        ],
         "pii": lambda: [PIIRedactor(recipe.pii)],
         "dedup": lambda: [
             Deduplicator(

@@ -10,6 +10,7 @@ Unknown keys are an error: a typo in a threshold must not silently fall back to 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any
 DEFAULT_RECIPE = Path(__file__).resolve().parents[1] / "configs" / "recipes" / "pt.toml"
 
 STAGES = ("normalize", "langid", "gopher_repetition", "gopher_quality", "fineweb_quality", "pii", "dedup")
+# Stages a recipe may add to its list; they need settings the default recipe does not have.
+OPTIONAL_STAGES = ("quality_classifier",)
 
 
 @dataclass(frozen=True)
@@ -32,9 +35,13 @@ class NormalizeSettings:
 
 @dataclass(frozen=True)
 class LangIdSettings:
-    """lid.176 score a document's top label must reach to be kept."""
+    """lid.176 score a document's top label must reach to be kept, and the optional per-paragraph pass."""
 
     min_score: float = 0.65
+    # Mixed pages: drop lines of another language from documents kept as the recipe's language.
+    paragraph_level: bool = False
+    min_paragraph_chars: int = 100  # shorter lines are kept unjudged: lid.176 is unreliable on them
+    min_kept_fraction: float = 0.5  # of the characters; below it the document is rejected
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,17 @@ class FineWebQualitySettings:
 
 
 @dataclass(frozen=True)
+class QualityClassifierSettings:
+    """A fastText quality model (DCLM-style); its stage runs only when ``stages`` lists it."""
+
+    model_path: str = ""
+    threshold: float = 0.5  # documents scoring below it are rejected as `quality_classifier`
+    # Filled in when the recipe is loaded, so that retraining the model at the same path changes the
+    # recipe, and with it the content key of every corpus curated with it.
+    model_sha256: str = ""
+
+
+@dataclass(frozen=True)
 class PiiSettings:
     """Which personal data the pii stage masks, and with what."""
 
@@ -144,6 +162,7 @@ class Recipe:
     gopher_repetition: RepetitionSettings = field(default_factory=RepetitionSettings)
     gopher_quality: GopherQualitySettings = field(default_factory=GopherQualitySettings)
     fineweb_quality: FineWebQualitySettings = field(default_factory=FineWebQualitySettings)
+    quality_classifier: QualityClassifierSettings = field(default_factory=QualityClassifierSettings)
     pii: PiiSettings = field(default_factory=PiiSettings)
     dedup: DedupSettings = field(default_factory=DedupSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
@@ -176,11 +195,41 @@ def recipe_from_dict(data: dict[str, Any], origin: str = "recipe") -> Recipe:
         kwargs[key] = _section(section_type, value, f"{origin} [{key}]") if section_type else value
     if "stages" in kwargs:
         stages = tuple(kwargs["stages"])
-        unknown = [s for s in stages if s not in STAGES]
+        known = STAGES + OPTIONAL_STAGES
+        unknown = [s for s in stages if s not in known]
         if unknown or len(set(stages)) != len(stages):
-            raise ValueError(f"{origin}: stages {list(stages)} must be distinct names from {list(STAGES)}")
+            raise ValueError(f"{origin}: stages {list(stages)} must be distinct names from {list(known)}")
         kwargs["stages"] = stages
-    return Recipe(**kwargs)
+    recipe = Recipe(**kwargs)
+    return recipe.replace(quality_classifier=_checked_classifier(recipe, origin))
+
+
+def _checked_classifier(recipe: Recipe, origin: str) -> QualityClassifierSettings:
+    """The classifier settings with the model's checksum; a listed stage needs a model and vice versa."""
+    settings = recipe.quality_classifier
+    listed = "quality_classifier" in recipe.stages
+    if not settings.model_path:
+        if listed:
+            raise ValueError(f"{origin}: stage quality_classifier needs [quality_classifier] model_path")
+        return settings
+    if not listed:
+        raise ValueError(f"{origin}: [quality_classifier] names a model; add 'quality_classifier' to stages")
+    path = Path(settings.model_path)
+    if not path.is_file():
+        raise ValueError(f"{origin}: quality model {path} not found")
+    digest = file_sha256(path)
+    if settings.model_sha256 and settings.model_sha256 != digest:
+        raise ValueError(f"{origin}: quality model {path} changed since this recipe was recorded")
+    return dataclasses.replace(settings, model_sha256=digest)
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 _SECTIONS: dict[str, type] = {
@@ -189,6 +238,7 @@ _SECTIONS: dict[str, type] = {
     "gopher_repetition": RepetitionSettings,
     "gopher_quality": GopherQualitySettings,
     "fineweb_quality": FineWebQualitySettings,
+    "quality_classifier": QualityClassifierSettings,
     "pii": PiiSettings,
     "dedup": DedupSettings,
     "output": OutputSettings,

@@ -6,13 +6,13 @@ the same run and needs no signature/bucket files. datatrove's ``MinhashDedupSign
 Cluster -> Filter`` is the path for multi-machine corpora.
 
 Memory: documents stream to a temporary spill file while only their order key, id, exact-text hash
-and MinHash signature (112 x uint32 = 448 bytes) stay in memory; decisions are made on those, then
-the spill file is read back once. Texts are never all in memory at once.
+and MinHash signature (bands x rows uint32: 400 bytes in the pt recipe) stay in memory; decisions are
+made on those, then the spill file is read back once. Texts are never all in memory at once.
 
 Both checks use the pipeline's order key (input file, line), so the kept copy is the first one in input
 order whatever the number of workers upstream. Exact duplicates match on a hash of the case-folded,
-whitespace-collapsed text; near duplicates on word 5-gram MinHash signatures through LSH with 14 bands
-x 8 rows (FineWeb's setting: pairs with Jaccard 0.75 are caught ~77% of the time, 0.85 ~98%). The
+whitespace-collapsed text; near duplicates on word 5-gram MinHash signatures through LSH (the recipe's
+bands x rows; candidates confirmed on their signatures, see DedupSettings.min_similarity). The
 signatures are computed with numpy in one pass per document (datasketch rebuilds its permutations for
 every MinHash object and imports scipy); the scheme is datasketch's: 32-bit shingle hashes, universal
 hashing ``(a*h + b) mod (2^61 - 1)`` truncated to 32 bits. Greedy clustering: a document joins the
@@ -47,6 +47,7 @@ from pipelines.stages.read import order_key
 _WORD = re.compile(r"\w+")
 _MERSENNE = np.uint64((1 << 61) - 1)
 _MAX_HASH = np.uint64((1 << 32) - 1)
+_SHIFT = np.uint64(61)
 _BLOCK = 4096  # shingles hashed per numpy block, bounding memory on very long documents
 
 
@@ -55,12 +56,16 @@ def exact_key(text: str) -> bytes:
     return hashlib.blake2b(" ".join(text.casefold().split()).encode("utf-8"), digest_size=16).digest()
 
 
+def _shingle_set(text: str, n: int) -> set[bytes]:
+    words = [w.encode("utf-8") for w in _WORD.findall(text.casefold())]
+    if len(words) <= n:
+        return {b" ".join(words)}
+    return set(map(b" ".join, zip(*(words[i : len(words) - n + 1 + i] for i in range(n)), strict=True)))
+
+
 def shingles(text: str, n: int) -> list[bytes]:
     """Distinct word n-grams of the case-folded text (the whole text when it is shorter than n words)."""
-    words = _WORD.findall(text.casefold())
-    if len(words) <= n:
-        return [" ".join(words).encode("utf-8")]
-    return sorted({" ".join(words[i : i + n]).encode("utf-8") for i in range(len(words) - n + 1)})
+    return sorted(_shingle_set(text, n))
 
 
 class MinHasher:
@@ -74,18 +79,28 @@ class MinHasher:
         self.b = rng.randint(0, int(_MERSENNE), size=n, dtype=np.uint64)
 
     def signature(self, text: str) -> np.ndarray:
-        hashes = np.fromiter((zlib.crc32(s) for s in shingles(text, self.settings.ngram)), dtype=np.uint64)
+        shingle_set = _shingle_set(text, self.settings.ngram)
+        hashes = np.fromiter(map(zlib.crc32, shingle_set), dtype=np.uint64, count=len(shingle_set))
         signature = np.full(self.a.shape, _MAX_HASH, dtype=np.uint64)
         for start in range(0, len(hashes), _BLOCK):
-            block = hashes[start : start + _BLOCK, None]
-            # uint64 products wrap around, exactly as in datasketch.
-            permuted = ((block * self.a + self.b) % _MERSENNE) & _MAX_HASH
+            # uint64 products wrap around, exactly as in datasketch; then mod 2^61 - 1 without a division:
+            # 2^61 = 1 (mod 2^61 - 1), so fold the top 3 bits onto the rest, and subtract once if needed.
+            permuted = np.multiply.outer(hashes[start : start + _BLOCK], self.a)
+            permuted += self.b
+            high = permuted >> _SHIFT
+            permuted &= _MERSENNE
+            permuted += high
+            over = permuted >= _MERSENNE
+            if over.any():
+                permuted[over] -= _MERSENNE
+            permuted &= _MAX_HASH
             np.minimum(signature, permuted.min(axis=0), out=signature)
         return signature.astype(np.uint32)
 
     def band_keys(self, signature: np.ndarray) -> list[bytes]:
-        rows = self.settings.rows
-        return [signature[i * rows : (i + 1) * rows].tobytes() for i in range(self.settings.bands)]
+        raw = signature.tobytes()
+        width = self.settings.rows * signature.itemsize
+        return [raw[i * width : (i + 1) * width] for i in range(self.settings.bands)]
 
 
 @dataclass
@@ -178,14 +193,14 @@ class Deduplicator(PipelineStep):
         cluster_signature: list[np.ndarray | None] = []
         sizes: dict[int, int] = {}
 
-        def add_cluster(doc_id: str, exact: bytes, signature, position: int | None) -> int:
+        def add_cluster(doc_id: str, exact: bytes, signature, position: int | None, bands=None) -> int:
             number = len(cluster_ids)
             cluster_ids.append(doc_id)
             cluster_position.append(position)
             cluster_signature.append(signature)
             representative.setdefault(exact, number)
             if signature is not None and s.near:
-                for table, band in zip(tables, self.hasher.band_keys(signature), strict=True):
+                for table, band in zip(tables, bands or self.hasher.band_keys(signature), strict=True):
                     table.setdefault(band, number)
             return number
 
@@ -197,7 +212,7 @@ class Deduplicator(PipelineStep):
         decisions: dict[int, tuple[str, str] | int] = {}
         kept = DedupIndex()
         for entry in sorted(entries, key=lambda e: (e.key, e.position)):
-            match, reason = None, None
+            match, reason, bands = None, None, None
             if s.exact and entry.exact in representative:
                 match, reason = representative[entry.exact], "exact_duplicate"
             elif s.near:
@@ -213,7 +228,7 @@ class Deduplicator(PipelineStep):
                 if cluster_position[match] is not None:
                     sizes[cluster_position[match]] += 1
                 continue
-            add_cluster(entry.id, entry.exact, entry.signature, entry.position)
+            add_cluster(entry.id, entry.exact, entry.signature, entry.position, bands)
             sizes[entry.position] = 1
             kept.add(entry.id, entry.exact, entry.signature)
         for position, size in sizes.items():

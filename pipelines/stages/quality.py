@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from operator import itemgetter
+from itertools import accumulate, filterfalse
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
@@ -42,30 +42,29 @@ _INNER_SENTENCE_END = re.compile(r"[.!?…][\"»”’')\]]*\s+[\"«“‘'(\[�
 MAX_MEMO = 500_000
 
 
-def _ngrams(words: list[str], n: int) -> list[tuple[str, ...]]:
-    return list(zip(*(words[i:] for i in range(n)), strict=False))
+def _ngrams(words: list[str], n: int) -> zip:
+    return zip(*(words[i:] for i in range(n)), strict=False)
 
 
-def top_ngram_chars(words: list[str], n: int, min_count: int = 1) -> int:
-    """Characters covered by the most common word n-gram (datatrove's ``find_top_duplicate``).
-
-    Ties go to the n-gram seen first, as with ``Counter.most_common``. 0 when it occurs fewer than
-    ``min_count`` times.
-    """
+def _top_ngram(words: list[str], n: int) -> tuple[int, int]:
+    """(characters covered by the most common word n-gram, its count), as datatrove's
+    ``find_top_duplicate`` computes the first; ties go to the n-gram seen first (``most_common``)."""
     counts = Counter(_ngrams(words, n))
     if not counts:
-        return 0
-    top, count = max(counts.items(), key=itemgetter(1))
-    return len(" ".join(top)) * count if count >= min_count else 0
+        return 0, 0
+    count = max(counts.values())
+    top = next(gram for gram, c in counts.items() if c == count)
+    return len(" ".join(top)) * count, count
 
 
 def duplicated_ngram_chars(words: list[str], n: int, prefix: list[int]) -> int:
     """Characters in repeated word n-grams, greedy left to right (datatrove's ``find_all_duplicate``).
 
-    ``prefix[i]`` is the total length of ``words[:i]``.
+    ``prefix[i]`` is the total length of ``words[:i]``. 0 exactly when no n-gram occurs twice.
     """
-    grams = _ngrams(words, n)
+    grams = list(_ngrams(words, n))
     seen: set[tuple[str, ...]] = set()
+    add = seen.add
     repeated, i, end = 0, 0, len(grams)
     while i < end:
         gram = grams[i]
@@ -73,7 +72,7 @@ def duplicated_ngram_chars(words: list[str], n: int, prefix: list[int]) -> int:
             repeated += prefix[i + n] - prefix[i]
             i += n
         else:
-            seen.add(gram)
+            add(gram)
             i += 1
     return repeated
 
@@ -92,12 +91,13 @@ class RepetitionFilter(BaseFilter):
         s, text = self.settings, doc.text
         if not text:
             return False, "empty"
-        paragraphs = _PARAGRAPH_BREAK.split(text.strip())
-        n_dup, dup_chars = find_duplicates(paragraphs)
-        if s.dup_para_frac and n_dup / len(paragraphs) > s.dup_para_frac:
-            return False, "dup_para_frac"
-        if s.dup_para_char_frac and dup_chars / len(text) > s.dup_para_char_frac:
-            return False, "dup_para_char_frac"
+        if s.dup_para_frac or s.dup_para_char_frac:  # FineWeb-2 turns both off
+            paragraphs = _PARAGRAPH_BREAK.split(text.strip())
+            n_dup, dup_chars = find_duplicates(paragraphs)
+            if s.dup_para_frac and n_dup / len(paragraphs) > s.dup_para_frac:
+                return False, "dup_para_frac"
+            if s.dup_para_char_frac and dup_chars / len(text) > s.dup_para_char_frac:
+                return False, "dup_para_char_frac"
         lines = _LINE_BREAKS.split(text)
         n_dup, dup_chars = find_duplicates(lines)
         if s.dup_line_frac and n_dup / len(lines) > s.dup_line_frac:
@@ -106,21 +106,27 @@ class RepetitionFilter(BaseFilter):
             return False, "dup_line_char_frac"
 
         words = word_splitter(self.language)(text)
+        # An n-gram seen twice means its (n-1)-gram prefix was seen twice: once no n-gram repeats, no
+        # longer one does either, so that work is skipped (`unique_from`: the smallest such n known).
+        unique_from = len(words) + 1
         for n, max_frac in s.top_n_grams:
-            if top_ngram_chars(words, n, s.min_top_ngram_count) / len(text) > max_frac:
+            if n >= unique_from:  # every n-gram occurs once: the first one is the "most common"
+                count = int(len(words) >= n)
+                chars = len(" ".join(words[:n])) * count
+            else:
+                chars, count = _top_ngram(words, n)
+                if count < 2:
+                    unique_from = n
+            if count >= s.min_top_ngram_count and chars / len(text) > max_frac:
                 return False, f"top_{n}_gram"
-        if not s.dup_n_grams:
+        if all(n >= unique_from for n, _ in s.dup_n_grams):
             return True
-        # No repeated m-gram means no repeated longer n-gram: most documents stop here.
-        shortest = min(n for n, _ in s.dup_n_grams)
-        grams = _ngrams(words, shortest)
-        if len(set(grams)) == len(grams):
-            return True
-        prefix = [0]
-        for w in words:
-            prefix.append(prefix[-1] + len(w))
+        prefix = list(accumulate(map(len, words), initial=0))
         for n, max_frac in s.dup_n_grams:
-            if duplicated_ngram_chars(words, n, prefix) / len(text) > max_frac:
+            repeated = 0 if n >= unique_from else duplicated_ngram_chars(words, n, prefix)
+            if not repeated:
+                unique_from = min(unique_from, n)
+            if repeated / len(text) > max_frac:
                 return False, f"duplicated_{n}_n_grams"
         return True
 
@@ -152,16 +158,20 @@ class GopherQuality(BaseFilter):
         s, text = self.settings, doc.text
         words = word_splitter(self.language)(text)
         n_words = len(words)
-        kinds = [self._kind(w) for w in words]
-        word_lengths = [len(w) for w, (non_symbol, _) in zip(words, kinds, strict=True) if non_symbol]
-        n_non_symbol = len(word_lengths)
+        # Alphabetic words, most of them, hold a letter and a non-punctuation character (PUNCTUATION_SET
+        # has no letters): count them at C speed and classify only the others.
+        letter_words = list(filter(str.isalpha, words))
+        others = list(filterfalse(str.isalpha, words))
+        kinds = list(map(self._kind, others))
+        other_lengths = [len(w) for w, (non_symbol, _) in zip(others, kinds, strict=True) if non_symbol]
+        n_non_symbol = len(letter_words) + len(other_lengths)
         if s.min_doc_words and n_non_symbol < s.min_doc_words:
             return False, "gopher_short_doc"
         if s.max_doc_words and n_non_symbol > s.max_doc_words:
             return False, "gopher_long_doc"
         if not n_non_symbol:
             return False, "gopher_short_doc"
-        avg_length = sum(word_lengths) / n_non_symbol
+        avg_length = (sum(map(len, letter_words)) + sum(other_lengths)) / n_non_symbol
         if s.min_avg_word_length and avg_length < s.min_avg_word_length:
             return False, "gopher_below_avg_threshold"
         if s.max_avg_word_length and avg_length > s.max_avg_word_length:
@@ -190,11 +200,14 @@ class GopherQuality(BaseFilter):
             return False, "gopher_too_many_end_ellipsis"
         if (
             s.max_non_alpha_words_ratio
-            and sum(has_alpha for _, has_alpha in kinds) / n_words < s.max_non_alpha_words_ratio
+            and (len(letter_words) + sum(has_alpha for _, has_alpha in kinds)) / n_words
+            < s.max_non_alpha_words_ratio
         ):
             return False, "gopher_below_alpha_threshold"
         if s.min_stop_words:
-            vocabulary = {w.casefold() for w in words} if s.stop_words_casefold else set(words)
+            vocabulary = set(words)
+            if s.stop_words_casefold:
+                vocabulary = set(map(str.casefold, vocabulary))
             if len(self.stop_words & vocabulary) < s.min_stop_words:
                 return False, "gopher_enough_stop_words"
         return True

@@ -9,10 +9,8 @@ Italian, French). The same seed gives the same documents, so a test can assert h
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Iterator
-from pathlib import Path
 
 _MENU_ITEMS = [
     "Início",
@@ -218,13 +216,3 @@ def junk_documents(per_kind: int = 50, seed: int = 0) -> Iterator[dict[str, str]
         rng = random.Random(f"{seed}:{kind}")
         for i in range(per_kind):
             yield {"id": f"junk-{kind}-{i}", "text": make(rng), "source": kind}
-
-
-def write_junk_corpus(path: Path, per_kind: int = 50, seed: int = 0) -> Path:
-    """Write the junk corpus as JSONL (the curation input format) and return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for record in junk_documents(per_kind, seed):
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return path

@@ -1,4 +1,5 @@
-"""Shared test settings: where the real data lives, and an isolated Prefect home per test session."""
+"""Shared test settings: where the real data lives, an isolated Prefect home per test session, and the
+artifact store and tokenizer fixtures of the trainer tests."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
+from garimpo.artifacts import ArtifactStore
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -24,3 +27,17 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not available: {SHARED_DATA} is absent (it ships beside the checkout)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> ArtifactStore:
+    """An empty artifact store shared by the tests of one module."""
+    return ArtifactStore(tmp_path_factory.mktemp("artifacts"))
+
+
+@pytest.fixture(scope="module")
+def tokenizer_json(tmp_path_factory: pytest.TempPathFactory, texts: list[str]) -> Path:
+    """A byte-level BPE trained on the requesting module's ``texts`` fixture."""
+    from tests.train_shards import train_tokenizer  # imports torch: only trainer tests pay for it
+
+    return train_tokenizer(tmp_path_factory.mktemp("tok") / "tokenizer.json", texts)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -24,9 +23,10 @@ from pipelines.recipe import load_recipe
 from pipelines.stages.dedup import DedupIndex, Deduplicator
 from pipelines.stages.quality import FineWebQuality, GopherQuality, RepetitionFilter
 from pipelines.stages.words import WordSplitter
+from tests.test_curation_speed import PT_TEXT
+from tests.test_curation_speed import real_texts as read_pt_text
 
 ROOT = Path(__file__).parents[1]
-PT_TEXT = ROOT / ".." / "shared" / "data" / "pt_text"
 RECIPE = load_recipe()
 FILTER_STAGES = ["normalize", "langid", "gopher_repetition", "gopher_quality", "fineweb_quality"]
 
@@ -42,12 +42,7 @@ def kept_through(stages: list[str], docs: list[Document]) -> list[Document]:
 def real_texts(every: int = 1) -> list[str]:
     if not PT_TEXT.is_dir():
         pytest.skip(f"shared data not found: {PT_TEXT}")
-    texts = []
-    for path in sorted(PT_TEXT.rglob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            record = json.loads(line)
-            texts.append(record.get("text") or record["text_hardwrapped"])
-    return texts[::every]
+    return read_pt_text(every)
 
 
 # --- junk ---------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Trainer features beyond the basic loop: Muon, schedules, checkpoint policy, lineage over shards
 versions, per-source evaluation with bits per byte, source mixing, logs, chat generation and export.
 
-Shards are written in the documented format by the helpers of ``tests/test_train.py`` (a text source
+Shards are written in the documented format by the helpers of ``tests/train_shards.py`` (a text source
 and an instruct source with loss masks in one version).
 """
 
@@ -13,18 +13,16 @@ import math
 import random
 import struct
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from garimpo.artifacts import ArtifactError, ArtifactStore
+from garimpo.artifacts import ArtifactError
 from model.gpt import GPT
-from tests.test_train import OBJECTS, SUBJECTS, VERBS, corpus, publish_shards, train_tokenizer
+from tests.train_shards import OBJECTS, SUBJECTS, VERBS, corpus, publish_shards, small_cfg
 from train.checkpoint import load_checkpoint
 from train.cli import main as cli_main
-from train.config import TrainConfig
 from train.data import BatchSampler, TokenStream
 from train.optim import lr_factor, orthogonalize
 from train.sample import generate_text, load_model
@@ -47,36 +45,8 @@ def texts() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def tokenizer_json(tmp_path_factory, texts) -> Path:
-    return train_tokenizer(tmp_path_factory.mktemp("tok") / "tokenizer.json", texts)
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> ArtifactStore:
-    return ArtifactStore(tmp_path_factory.mktemp("artifacts"))
-
-
-@pytest.fixture(scope="module")
 def mixed(store, texts, tokenizer_json):
     return publish_shards(store, "mixed", texts, tokenizer_json, conversations=conversations(300))
-
-
-def cfg_of(**overrides) -> TrainConfig:
-    base = {
-        "model": {"preset": "tiny", "seq_len": 64},
-        "batch_size": 8,
-        "max_steps": 10,
-        "lr": 3e-3,
-        "warmup_steps": 3,
-        "eval_every": 5,
-        "eval_windows": 8,
-        "eval_prompts": [],
-        "checkpoint_every": 5,
-        "log_every": 5,
-        "keep_checkpoints": 2,
-        "device": "cpu",
-    }
-    return TrainConfig.from_dict({**base, **overrides})
 
 
 def test_orthogonalize_gives_singular_values_near_one():
@@ -90,19 +60,19 @@ def test_orthogonalize_gives_singular_values_near_one():
 
 
 def test_wsd_schedule_warms_up_holds_then_decays_linearly():
-    cfg = cfg_of(schedule="wsd", max_steps=100, warmup_steps=10, decay_frac=0.2, min_lr_ratio=0.1)
+    cfg = small_cfg(schedule="wsd", max_steps=100, warmup_steps=10, decay_frac=0.2, min_lr_ratio=0.1)
     f = [lr_factor(s, cfg) for s in range(100)]
     assert f[:10] == pytest.approx([(s + 1) / 10 for s in range(10)])
     assert f[10:80] == [1.0] * 70
     decay = f[80:]
     assert all(a > b for a, b in itertools.pairwise(decay))
     assert decay[-1] == pytest.approx(0.1) and decay[9] == pytest.approx(1 - 0.9 * 10 / 20)
-    cosine = [lr_factor(s, cfg_of(max_steps=100, warmup_steps=10)) for s in range(100)]
+    cosine = [lr_factor(s, small_cfg(max_steps=100, warmup_steps=10)) for s in range(100)]
     assert cosine[10] == pytest.approx(1.0) and cosine[55] == pytest.approx(0.55) and cosine[-1] > 0.1
 
 
 def test_muon_trains_and_resumes_exactly(store, mixed):
-    cfg = cfg_of(optimizer="muon", muon_lr=0.05, max_steps=16, eval_every=0, checkpoint_every=0)
+    cfg = small_cfg(optimizer="muon", muon_lr=0.05, max_steps=16, eval_every=0, checkpoint_every=0)
     full = train(cfg, mixed.ref, store.root, run_name="muon-full")
     assert full.final_train_loss < full.step0_loss - 1.5
     train(cfg, mixed.ref, store.root, run_name="muon-split", stop_at_step=7)
@@ -114,11 +84,13 @@ def test_muon_trains_and_resumes_exactly(store, mixed):
     buffers = [s for s in state["optimizer"]["state"].values() if "momentum_buffer" in s]
     assert len(buffers) == len(groups[0]["params"]) == 2 * 7  # q,k,v,o,gate,up,down per layer
     with pytest.raises(ValueError, match="optimizer must be"):
-        cfg_of(optimizer="sgd")
+        small_cfg(optimizer="sgd")
 
 
 def test_checkpoint_policy_keeps_last_k_and_best(store, mixed):
-    cfg = cfg_of(max_steps=12, eval_every=2, checkpoint_every=0, checkpoint_minutes=1e-9, keep_checkpoints=3)
+    cfg = small_cfg(
+        max_steps=12, eval_every=2, checkpoint_every=0, checkpoint_minutes=1e-9, keep_checkpoints=3
+    )
     result = train(cfg, mixed.ref, store.root, run_name="policy")
     run = result.run_dir
     # every step is past the (tiny) checkpoint interval: a checkpoint per step, the newest 3 kept
@@ -131,10 +103,10 @@ def test_checkpoint_policy_keeps_last_k_and_best(store, mixed):
 
 
 def test_new_shards_version_extends_the_lineage(store, mixed, texts, tokenizer_json):
-    cfg = cfg_of(max_steps=4, eval_every=0)
+    cfg = small_cfg(max_steps=4, eval_every=0)
     first = train(cfg, mixed.ref, store.root, run_name="grows")
     newer = publish_shards(store, "mixed", texts + corpus(50, seed=9), tokenizer_json)
-    longer = cfg_of(max_steps=8, eval_every=0)
+    longer = small_cfg(max_steps=8, eval_every=0)
     with pytest.raises(ArtifactError, match="allow new shards"):
         train(longer, f"shards/mixed/{newer.version}", store.root, run_name="grows")
     grown = train(
@@ -152,7 +124,7 @@ def test_new_shards_version_extends_the_lineage(store, mixed, texts, tokenizer_j
 
 
 def test_validation_per_source_with_bits_per_byte(store, mixed, tokenizer_json):
-    result = train(cfg_of(eval_windows=6), mixed.ref, store.root, run_name="bpb", stop_at_step=0)
+    result = train(small_cfg(eval_windows=6), mixed.ref, store.root, run_name="bpb", stop_at_step=0)
     val = result.val
     assert set(val["sources"]) == {"text", "instruct"}
     text, instruct = val["sources"]["text"], val["sources"]["instruct"]
@@ -187,16 +159,16 @@ def test_mix_weights_draw_sources_in_proportion_and_resume(store, mixed):
     only_text = BatchSampler(streams, {"text": 1.0, "instruct": 0.0}, 8, 32, seed=4)
     assert all(only_text.next_batch().loss_mask.all() for _ in range(20))
 
-    result = train(cfg_of(max_steps=3, mix=weights), mixed.ref, store.root, run_name="mixed-run")
+    result = train(small_cfg(max_steps=3, mix=weights), mixed.ref, store.root, run_name="mixed-run")
     info = json.loads((result.run_dir / "run.json").read_text())
     assert info["mix"]["text"]["weight"] == 3.0 and info["mix"]["instruct"]["weight"] == 1.0
     assert info["train_config"]["mix"] == weights
     with pytest.raises(ArtifactError, match="no train tokens from source"):
-        train(cfg_of(mix={"web": 1.0}), mixed.ref, store.root, run_name="bad-mix")
+        train(small_cfg(mix={"web": 1.0}), mixed.ref, store.root, run_name="bad-mix")
 
 
 def test_logs_metrics_png_and_eval_samples(store, mixed):
-    cfg = cfg_of(max_steps=10, log_every=2, eval_prompts=["A menina"], eval_sample_tokens=8)
+    cfg = small_cfg(max_steps=10, log_every=2, eval_prompts=["A menina"], eval_sample_tokens=8)
     run = train(cfg, mixed.ref, store.root, run_name="logged").run_dir
     events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [e["step"] for e in events if e["kind"] == "train"] == [2, 4, 6, 8, 10]
@@ -216,7 +188,7 @@ def test_logs_metrics_png_and_eval_samples(store, mixed):
 
 
 def test_chat_generation_uses_the_template_and_stops_at_a_new_turn(store, mixed):
-    result = train(cfg_of(max_steps=20, checkpoint_every=0), mixed.ref, store.root, run_name="chat")
+    result = train(small_cfg(max_steps=20, checkpoint_every=0), mixed.ref, store.root, run_name="chat")
     answer = generate_text(
         result.run_dir, "O que a menina encontrou?", max_new_tokens=20, temperature=0, chat=True
     )
@@ -234,7 +206,7 @@ def test_chat_generation_uses_the_template_and_stops_at_a_new_turn(store, mixed)
 def test_export_command_writes_a_loadable_llama(store, mixed, tmp_path):
     transformers = pytest.importorskip("transformers")
     pytest.importorskip("safetensors")
-    result = train(cfg_of(max_steps=6, eval_every=2), mixed.ref, store.root, run_name="exported")
+    result = train(small_cfg(max_steps=6, eval_every=2), mixed.ref, store.root, run_name="exported")
     out = tmp_path / "hf"
     assert (
         cli_main(

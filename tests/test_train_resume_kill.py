@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from garimpo.artifacts import ArtifactStore
-from tests.test_train import corpus, publish_shards, train_tokenizer
+from tests.train_shards import corpus, publish_shards, train_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = """

@@ -144,10 +144,3 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def write_run_json(run_dir: Path, info: dict[str, Any]) -> None:
     write_text_atomic(run_dir / RUN_JSON, json.dumps(info, indent=2, ensure_ascii=False) + "\n")
-
-
-def read_run_json(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / RUN_JSON
-    if not path.is_file():
-        raise ArtifactError(f"no {RUN_JSON} in {run_dir}")
-    return json.loads(path.read_text())

@@ -116,6 +116,23 @@ def display_path(path: str | Path) -> str:
     return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+def read_whole_file(spec: SourceSpec, path: Path, doc_id: str, meta: dict[str, Any]) -> bytes | Record:
+    """A one-document file's bytes, unpacked by suffix, or a rejection when it is damaged or too large.
+
+    At most ``max_bytes + 1`` bytes are read, so an oversized file is rejected without being held whole.
+    """
+    try:
+        with open_binary(path) as stream:
+            data = stream.read(spec.max_bytes + 1)
+    except READ_ERRORS as error:
+        return rejection(doc_id, spec.name, "truncated or corrupt file", {**meta, "detail": str(error)})
+    if len(data) > spec.max_bytes:
+        return rejection(
+            doc_id, spec.name, "file too large", {**meta, "detail": f"over {spec.max_bytes} bytes"}
+        )
+    return data
+
+
 def open_binary(path: Path) -> BinaryIO:
     """Open a file for streaming reads, decompressing ``.gz``, ``.bz2`` and ``.zst`` by suffix.
 

@@ -27,6 +27,7 @@ from pipelines.sources.readers import (
     document,
     iter_files,
     open_binary,
+    read_whole_file,
     rejection,
 )
 
@@ -57,16 +58,9 @@ def read_text(spec: SourceSpec) -> Iterator[Record]:
     """One document per file (``.txt``/``.md``/anything, optionally ``.gz``/``.bz2``/``.zst``)."""
     for path, doc_id in iter_files(spec):
         meta = base_metadata(spec, path)
-        try:
-            with open_binary(path) as stream:
-                data = stream.read(spec.max_bytes + 1)
-        except READ_ERRORS as error:
-            yield rejection(doc_id, spec.name, "truncated or corrupt file", {**meta, "detail": str(error)})
-            continue
-        if len(data) > spec.max_bytes:
-            yield rejection(
-                doc_id, spec.name, "file too large", {**meta, "detail": f"over {spec.max_bytes} bytes"}
-            )
+        data = read_whole_file(spec, path, doc_id, meta)
+        if isinstance(data, dict):
+            yield data
             continue
         try:
             text = data.decode("utf-8")

@@ -35,6 +35,7 @@ from pipelines.sources.readers import (
     is_rejection,
     iter_files,
     open_binary,
+    read_whole_file,
     rejection,
 )
 
@@ -243,15 +244,9 @@ def read_html(spec: SourceSpec) -> Iterator[Record]:
 
 def _html_pages(spec: SourceSpec) -> Iterator[Record]:
     for path, doc_id in iter_files(spec):
-        meta = base_metadata(spec, path)
-        try:
-            with open_binary(path) as stream:
-                html = stream.read(spec.max_bytes + 1)
-        except READ_ERRORS as error:
-            yield rejection(doc_id, spec.name, "truncated or corrupt file", {**meta, "detail": str(error)})
-            continue
-        if len(html) > spec.max_bytes:
-            yield rejection(doc_id, spec.name, "file too large", meta)
+        html = read_whole_file(spec, path, doc_id, base_metadata(spec, path))
+        if isinstance(html, dict):
+            yield html
             continue
         yield _page_record(spec, doc_id, html, None, path, fallback_site=path.parent.name)
 

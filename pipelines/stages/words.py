@@ -88,7 +88,7 @@ class WordSplitter:
         return self._nlp or None
 
     def _affixes_agree_with_spacy(self, nlp) -> bool:
-        """True when `affixed_word` gives spaCy's tokens for every affix character on the probe words."""
+        """True when `_affixed_word` gives spaCy's tokens for every affix character on the probe words."""
         for word in _PROBE_WORDS:
             for chunk in (
                 *(c + word for c in OPENERS),

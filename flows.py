@@ -368,9 +368,7 @@ def train_task(params: TrainParams) -> dict[str, Any]:
     from train.config import TrainConfig
     from train.trainer import train as run_training
 
-    cfg = TrainConfig.from_toml(params.config)
-    if params.max_steps is not None:
-        cfg.max_steps = params.max_steps
+    cfg = TrainConfig.from_toml(params.config, max_steps=params.max_steps)
     result = run_training(
         cfg,
         params.shards,

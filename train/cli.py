@@ -22,11 +22,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from train.config import TrainConfig
     from train.trainer import train
 
-    cfg = TrainConfig.from_toml(args.config)
-    if args.max_steps is not None:
-        cfg.max_steps = args.max_steps
-    if args.time_budget_minutes is not None:
-        cfg.time_budget_minutes = args.time_budget_minutes
+    cfg = TrainConfig.from_toml(
+        args.config, max_steps=args.max_steps, time_budget_minutes=args.time_budget_minutes
+    )
     r = train(
         cfg,
         args.shards,

@@ -98,12 +98,17 @@ class TrainConfig:
         return cls(**d)
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> TrainConfig:
-        """Read ``[model]`` and ``[train]`` tables from a TOML file."""
+    def from_toml(cls, path: str | Path, **overrides: Any) -> TrainConfig:
+        """Read ``[model]`` and ``[train]`` tables from a TOML file.
+
+        ``overrides`` replace ``[train]`` settings (command-line and flow options); ``None`` values are
+        ignored so callers can pass their optional flags straight through.
+        """
         data = tomllib.loads(Path(path).read_text())
         unknown = set(data) - {"model", "train"}
         if unknown:
             raise ValueError(f"{path}: unknown tables {sorted(unknown)}; expected [model] and [train]")
         model = dict(data.get("model", {}))
         GPTConfig.preset(model.get("preset", "tiny"), **{k: v for k, v in model.items() if k != "preset"})
-        return cls.from_dict({**data.get("train", {}), "model": model})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return cls.from_dict({**data.get("train", {}), **given, "model": model})

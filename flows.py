@@ -21,7 +21,8 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, Field
 
-from garimpo.artifacts import ArtifactError, ArtifactStore, Manifest, remove_tree, verify
+from garimpo.core import ArtifactError, ArtifactStore, Manifest, verify
+from garimpo.core.fs import remove_tree
 from garimpo.report import format_table, stage_rows
 from pipelines.executors import ExecutorConfig
 
@@ -302,7 +303,7 @@ class RebuildShardsParams(BaseModel):
 
 def _raw_fingerprint(params: RebuildShardsParams) -> str:
     """Content fingerprint of every raw input file plus the settings that shape the shards."""
-    from garimpo.artifacts import fingerprint_inputs
+    from garimpo.core.manifest import fingerprint_inputs
     from pipelines.sources import SourceSpec
     from pipelines.sources.readers import iter_files
 

@@ -34,9 +34,10 @@ import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from garimpo.artifacts import ArtifactStore, load_manifest  # noqa: E402
+from garimpo.core import ArtifactStore, load_manifest  # noqa: E402
+from garimpo.core.formats import TOKENIZER_FILE  # noqa: E402
 from pipelines.shards import build_shards  # noqa: E402
-from pipelines.tokenizer import TOKENIZER_FILE, corpus_batches, load_tokenizer, publish_tokenizer  # noqa: E402
+from pipelines.tokenizer import corpus_batches, load_tokenizer, publish_tokenizer  # noqa: E402
 
 DATA = REPO / ".." / "shared" / "data" / "pt_text"
 FILES = (

@@ -24,7 +24,8 @@ from pathlib import Path
 from tokenizers import ByteLevelBPETokenizer, Tokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pipelines.tokenizer import EOS_TOKEN, train_tokenizer
+from garimpo.core.formats import EOS_TOKEN
+from pipelines.tokenizer import train_tokenizer
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "pt_text"
 FILES = (

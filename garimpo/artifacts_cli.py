@@ -13,7 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-from garimpo.artifacts import KINDS, LATEST, ArtifactStore, Manifest, diff_manifests, load_manifest, verify
+from garimpo.core import KINDS, LATEST, ArtifactStore, Manifest, load_manifest, verify
+from garimpo.core.diff import diff_manifests
 from garimpo.report import format_table
 
 

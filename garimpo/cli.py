@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from garimpo.artifacts import ArtifactError, ArtifactStore
 from garimpo.artifacts_cli import register as register_artifacts
+from garimpo.core import ArtifactError, ArtifactStore
 from garimpo.report import format_table, stage_rows
 from train.cli import register as register_training
 

@@ -27,7 +27,8 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter
 
-from garimpo.artifacts import ArtifactStore, Built, Manifest, fingerprint_inputs
+from garimpo.core import ArtifactStore, Built, Manifest
+from garimpo.core.manifest import fingerprint_inputs
 from pipelines.executors import ExecutorConfig, make_executor
 from pipelines.recipe import Recipe, load_recipe
 from pipelines.stages.accounting import REASON_KEY, iter_records, reject_reason, stage_counts, summarize

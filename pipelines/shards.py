@@ -51,28 +51,13 @@ from typing import Any, BinaryIO, TypeVar
 import numpy as np
 from tokenizers import Tokenizer
 
-from garimpo.artifacts import (
-    CACHE_DIR,
-    OWNER_FILE,
-    WORK_DIR,
-    ArtifactError,
-    ArtifactStore,
-    Built,
-    Manifest,
-    remove_tree,
-    verify_or_raise,
-)
+from garimpo.core import ArtifactError, ArtifactStore, Built, Manifest, verify_or_raise
+from garimpo.core.formats import EOS_TOKEN, MAX_TOKEN_ID, TOKENIZER_FILE
+from garimpo.core.fs import OWNER_FILE, remove_tree
+from garimpo.core.store import CACHE_DIR, WORK_DIR
 from pipelines.instruct.render import render, special_ids
 from pipelines.instruct.schema import Conversation
-from pipelines.tokenizer import (
-    EOS_TOKEN,
-    MAX_UINT16_VOCAB,
-    TOKENIZER_FILE,
-    TokenCache,
-    corpus_batches,
-    document_encoder,
-    special_token_ids,
-)
+from pipelines.tokenizer import TokenCache, corpus_batches, document_encoder, special_token_ids
 
 SPLITS = ("train", "val")
 TOKEN_DTYPE = np.dtype("<u2")
@@ -127,8 +112,8 @@ class ShardWriter:
             raise ValueError("a document must be a non-empty flat sequence of token ids")
         if tokens.dtype != TOKEN_DTYPE:  # uint16 input fits by construction; anything else is checked
             tokens = tokens.astype(np.int64)
-            if tokens.min() < 0 or tokens.max() > MAX_UINT16_VOCAB:
-                raise ValueError(f"token ids must be in 0..{MAX_UINT16_VOCAB} to fit uint16")
+            if tokens.min() < 0 or tokens.max() > MAX_TOKEN_ID:
+                raise ValueError(f"token ids must be in 0..{MAX_TOKEN_ID} to fit uint16")
         with_loss = loss_mask is not None
         if self._with_loss is None:
             self._with_loss = with_loss
@@ -521,8 +506,8 @@ def render_line(line: str, tok: Tokenizer) -> tuple[list[int], list[int]]:
         ids, mask = render(conv, tok)
     except ValueError as error:
         raise SkippedConversation("render_failed", str(error)) from error
-    if max(ids) > MAX_UINT16_VOCAB:
-        raise SkippedConversation("id_exceeds_uint16", f"token id {max(ids)} > {MAX_UINT16_VOCAB}")
+    if max(ids) > MAX_TOKEN_ID:
+        raise SkippedConversation("id_exceeds_uint16", f"token id {max(ids)} > {MAX_TOKEN_ID}")
     return ids, mask
 
 
@@ -679,7 +664,7 @@ def build_shards(
     tokenizer_text = tokenizer_path.read_text(encoding="utf-8")
     tokenizer_sha256 = tokenizer.file(TOKENIZER_FILE).sha256
     tok = Tokenizer.from_str(tokenizer_text)
-    if tok.get_vocab_size() > MAX_UINT16_VOCAB:
+    if tok.get_vocab_size() > MAX_TOKEN_ID:
         raise ArtifactError(f"{tokenizer.ref}: vocab {tok.get_vocab_size()} does not fit uint16 shards")
     if tok.token_to_id(EOS_TOKEN) is None:
         raise ArtifactError(f"{tokenizer.ref}: tokenizer has no {EOS_TOKEN} token")

@@ -31,20 +31,8 @@ import numpy as np
 import pyarrow.parquet as pq
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-from garimpo.artifacts import ArtifactStore, Manifest, verify_or_raise
-
-TOKENIZER_FILE = "tokenizer.json"
-MAX_UINT16_VOCAB = 65_535
-EOS_TOKEN = "<|endoftext|>"
-SPECIAL_TOKENS: tuple[str, ...] = (
-    EOS_TOKEN,
-    "<|system|>",
-    "<|query|>",
-    "<|answer|>",
-    "<|think|>",
-    "<|context|>",
-    *(f"<|reserved_{i}|>" for i in range(10)),
-)
+from garimpo.core import ArtifactStore, Manifest, verify_or_raise
+from garimpo.core.formats import MAX_TOKEN_ID, SPECIAL_TOKENS, TOKENIZER_FILE
 
 
 def new_tokenizer() -> Tokenizer:
@@ -68,9 +56,9 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 32000, min_frequency
     Memory is bounded by the pre-token counts, not by the corpus size. The special tokens take ids
     0..15 in ``SPECIAL_TOKENS`` order; the 256 byte symbols always enter the vocabulary.
     """
-    if not len(SPECIAL_TOKENS) + 256 <= vocab_size <= MAX_UINT16_VOCAB:
+    if not len(SPECIAL_TOKENS) + 256 <= vocab_size <= MAX_TOKEN_ID:
         raise ValueError(
-            f"vocab_size must be between {len(SPECIAL_TOKENS) + 256} and {MAX_UINT16_VOCAB} "
+            f"vocab_size must be between {len(SPECIAL_TOKENS) + 256} and {MAX_TOKEN_ID} "
             f"(ids are stored as uint16), got {vocab_size}"
         )
     tok = new_tokenizer()
@@ -82,7 +70,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 32000, min_frequency
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
-    assert tok.get_vocab_size() <= MAX_UINT16_VOCAB, "token ids must fit uint16"
+    assert tok.get_vocab_size() <= MAX_TOKEN_ID, "token ids must fit uint16"
     for expected_id, token in enumerate(SPECIAL_TOKENS):
         assert tok.token_to_id(token) == expected_id, f"{token} must have id {expected_id}"
     return tok

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from garimpo.artifacts import ArtifactStore
+from garimpo.core import ArtifactStore
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -10,19 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from garimpo.artifacts import (
+from garimpo.core import (
     MANIFEST,
     ArtifactError,
     ArtifactStore,
     Built,
     FileEntry,
     Manifest,
-    diff_manifests,
     load_manifest,
-    safe_join,
     verify,
     verify_or_raise,
 )
+from garimpo.core.diff import diff_manifests
+from garimpo.core.manifest import safe_join
 
 
 def publish_files(store: ArtifactStore, kind: str, name: str, files: dict[str, bytes], **kwargs) -> Manifest:

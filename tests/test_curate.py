@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from garimpo.artifacts import ArtifactStore, verify
+from garimpo.core import ArtifactStore, verify
 from pipelines.curate import curate, publish_corpus, run_stage, stage_names
 from pipelines.recipe import load_recipe
 from pipelines.stages.accounting import AccountingError, invariant_problems

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from tokenizers import Tokenizer
 
-from garimpo.artifacts import ArtifactStore, verify
+from garimpo.core import ArtifactStore, verify
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,8 @@
 import pytest
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-from pipelines.instruct.render import SPECIAL_TOKENS, parse_rendered, render, special_ids
+from garimpo.core.formats import SPECIAL_TOKENS
+from pipelines.instruct.render import parse_rendered, render, special_ids
 from pipelines.instruct.schema import Conversation, Turn
 
 CORPUS = [

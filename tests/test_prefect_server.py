@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from garimpo.artifacts import ArtifactStore, verify
+from garimpo.core import ArtifactStore, verify
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 def test_rebuild_is_a_no_op_until_a_source_changes(tmp_path: Path) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from flows import RebuildShardsParams, rebuild_shards
-    from garimpo.artifacts import ArtifactStore
+    from garimpo.core import ArtifactStore
     from pipelines.sample_corpus import write_sample_corpus
 
     src = tmp_path / "src"

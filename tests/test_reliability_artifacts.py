@@ -26,7 +26,8 @@ from typing import Any
 import pytest
 import torch
 
-from garimpo.artifacts import LATEST, MANIFEST, TMP_PREFIX, ArtifactError, ArtifactStore, Manifest, verify
+from garimpo.core import LATEST, MANIFEST, ArtifactError, ArtifactStore, Manifest, verify
+from garimpo.core.store import TMP_PREFIX
 from pipelines.curate import publish_corpus
 from pipelines.sample_corpus import write_sample_corpus
 from pipelines.shards import build_shards
@@ -202,7 +203,7 @@ def test_disk_full_midway_leaves_no_version_and_no_temporary_folder(tmp_path: Pa
 
 PUBLISH_INTO_READ_ONLY = """
 import os, sys
-from garimpo.artifacts import ArtifactStore
+from garimpo.core import ArtifactStore
 if os.geteuid() == 0:  # root ignores permissions: drop to user nobody once the imports are done
     os.setgid(int(sys.argv[2]))
     os.setuid(int(sys.argv[2]))

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from garimpo.artifacts import LATEST, MANIFEST, TMP_PREFIX, ArtifactStore, load_manifest, verify
+from garimpo.core import LATEST, MANIFEST, ArtifactStore, load_manifest, verify
+from garimpo.core.store import TMP_PREFIX
 from pipelines.curate import publish_corpus
 from pipelines.sample_corpus import write_sample_corpus
 from pipelines.tokenizer import publish_tokenizer
@@ -36,7 +37,7 @@ CURATE = """
 import sys
 from pathlib import Path
 from loguru import logger
-from garimpo.artifacts import ArtifactStore
+from garimpo.core import ArtifactStore
 from pipelines.curate import publish_corpus
 logger.disable("datatrove")
 store, work, inputs = ArtifactStore(sys.argv[1]), Path(sys.argv[2]), [Path(p) for p in sys.argv[3:]]
@@ -46,7 +47,7 @@ print(publish_corpus(store, "kill", inputs, work_dir=work).fingerprint, flush=Tr
 
 SHARDS = """
 import sys
-from garimpo.artifacts import ArtifactStore
+from garimpo.core import ArtifactStore
 from pipelines.shards import build_shards
 store = ArtifactStore(sys.argv[1])
 corpus, tokenizer = store.load_ref(sys.argv[2]), store.load_ref(sys.argv[3])

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from datatrove.utils.dataset import DatatroveFolderDataset
 
-from garimpo.artifacts import ArtifactStore, Manifest, verify
+from garimpo.core import ArtifactStore, Manifest, verify
+from garimpo.core.formats import SPECIAL_TOKENS, TOKENIZER_FILE
 from pipelines.shards import ShardWriter, build_shards, read_documents, validation_ids
-from pipelines.tokenizer import SPECIAL_TOKENS, TOKENIZER_FILE, load_tokenizer, publish_tokenizer
+from pipelines.tokenizer import load_tokenizer, publish_tokenizer
 from tests.test_tokenizer import publish_corpus, sample_texts
 
 EXTRA_TEXTS = [

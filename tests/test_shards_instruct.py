@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-from garimpo.artifacts import ArtifactError, ArtifactStore, Manifest, verify
-from pipelines.instruct.render import ANSWER, EOT, QUERY, THINK, render
+from garimpo.core import ArtifactError, ArtifactStore, Manifest, verify
+from garimpo.core.formats import ANSWER_TOKEN, EOS_TOKEN, QUERY_TOKEN, THINK_TOKEN, TOKENIZER_FILE
+from pipelines.instruct.render import render
 from pipelines.instruct.schema import Conversation, Turn
 from pipelines.shards import build_shards, read_documents, validation_ids
-from pipelines.tokenizer import TOKENIZER_FILE, publish_tokenizer
+from pipelines.tokenizer import publish_tokenizer
 from tests.test_tokenizer import publish_corpus
 
 TEXTS = [
@@ -110,12 +111,12 @@ def test_conversations_read_back_exactly_as_rendered(built: tuple[Manifest, Mani
         expected = [render(c, tok) for c in CONVERSATIONS if (c.id in val) == (split == "val")]
         ids = list(read_documents(mixed, split, source="instruct"))
         assert list(zip(ids, _masks(mixed, split), strict=True)) == [(i, m) for i, m in expected]
-        assert all(doc.count(tok.token_to_id(EOT)) == 1 and doc[-1] == tok.token_to_id(EOT) for doc in ids)
+        assert all(doc.count(tok.token_to_id(EOS_TOKEN)) == 1 and doc[-1] == tok.token_to_id(EOS_TOKEN) for doc in ids)
 
 
 def test_loss_mask_is_one_only_on_answers(built: tuple[Manifest, Manifest, Tokenizer]) -> None:
     _, mixed, tok = built
-    query, answer, think, eot = (tok.token_to_id(t) for t in (QUERY, ANSWER, THINK, EOT))
+    query, answer, think, eot = (tok.token_to_id(t) for t in (QUERY_TOKEN, ANSWER_TOKEN, THINK_TOKEN, EOS_TOKEN))
     docs = [d for split in ("train", "val") for d in read_documents(mixed, split, source="instruct")]
     masks = [m for split in ("train", "val") for m in _masks(mixed, split)]
     assert len(docs) == len(CONVERSATIONS)

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from garimpo.artifacts import ArtifactStore, Manifest, verify
+from garimpo.core import ArtifactStore, Manifest, verify
 from pipelines.shards import build_shards, copies, read_documents, validation_ids
 from pipelines.tokenizer import publish_tokenizer
 from tests.test_tokenizer import sample_texts
@@ -114,7 +114,7 @@ def test_a_sigkilled_build_resumes_to_the_same_bytes(
     script = textwrap.dedent(
         f"""
         import os, signal
-        from garimpo.artifacts import ArtifactStore, load_manifest
+        from garimpo.core import ArtifactStore, load_manifest
         from pipelines.shards import build_shards
         done = []
         def kill(shard):

@@ -11,15 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 from transformers import PreTrainedTokenizerFast
 
-from garimpo.artifacts import ArtifactStore, Manifest, verify
+from garimpo.core import ArtifactStore, Manifest, verify
+from garimpo.core.formats import SPECIAL_TOKENS, TOKENIZER_FILE
 from pipelines.sample_corpus import write_sample_corpus
-from pipelines.tokenizer import (
-    SPECIAL_TOKENS,
-    TOKENIZER_FILE,
-    load_tokenizer,
-    publish_tokenizer,
-    train_tokenizer,
-)
+from pipelines.tokenizer import load_tokenizer, publish_tokenizer, train_tokenizer
 
 ACCENTED = "Ação, coração e pão: a avó de João comeu açaí às 7h30 em São Luís — é verdade! Não, não é."
 

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from garimpo.artifacts import ArtifactError, ArtifactStore, Manifest, sha256_file
+from garimpo.core import ArtifactError, ArtifactStore, Manifest
+from garimpo.core.fs import sha256_file
 from model.gpt import GPT, GPTConfig
 from tests.train_shards import corpus, publish_shards, small_cfg
 from train.checkpoint import load_checkpoint

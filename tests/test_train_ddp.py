@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from garimpo.artifacts import ArtifactStore
+from garimpo.core import ArtifactStore
 from tests.test_train_resume_kill import env, run_to_end
 from tests.train_shards import corpus, publish_shards, train_tokenizer
 from train.checkpoint import load_checkpoint

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from garimpo.artifacts import ArtifactError
+from garimpo.core import ArtifactError
 from model.gpt import GPT
 from tests.train_shards import OBJECTS, SUBJECTS, VERBS, corpus, publish_shards, small_cfg
 from train.checkpoint import load_checkpoint

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from garimpo.artifacts import ArtifactStore
+from garimpo.core import ArtifactStore
 from tests.train_shards import corpus, publish_shards, train_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]

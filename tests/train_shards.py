@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from garimpo.artifacts import ArtifactStore, Manifest, sha256_file
+from garimpo.core import ArtifactStore, Manifest
+from garimpo.core.fs import sha256_file
 from train.config import TrainConfig
 from train.tokenizer import Tokenizer
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from garimpo.artifacts import ArtifactError
+from garimpo.core import ArtifactError
 
 LATEST = "latest"
 BEST = "best.pt"

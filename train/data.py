@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from garimpo.artifacts import ArtifactError, ArtifactStore, Manifest, load_manifest, verify_or_raise
+from garimpo.core import ArtifactError, ArtifactStore, Manifest, load_manifest, verify_or_raise
 
 TOKEN_DTYPE = np.dtype("<u2")
 INDEX_DTYPE = np.dtype("<u8")

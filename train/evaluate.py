@@ -18,7 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from garimpo.artifacts import Manifest
+from garimpo.core import Manifest
 from model.gpt import GPT
 from train.data import Batch, TokenStream, eval_batches, sources
 from train.device import autocast

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from garimpo.artifacts import ArtifactError, sha256_file
+from garimpo.core import ArtifactError
+from garimpo.core.fs import sha256_file
 from model.gpt import GPT, GPTConfig
 from train.checkpoint import load_checkpoint
 from train.tokenizer import Tokenizer

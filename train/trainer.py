@@ -32,7 +32,9 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from garimpo.artifacts import ArtifactError, Manifest, code_version, sha256_file
+from garimpo.core import ArtifactError, Manifest
+from garimpo.core.fs import sha256_file
+from garimpo.core.manifest import code_version
 from model.gpt import GPT, GPTConfig
 from train.checkpoint import (
     latest_checkpoint,

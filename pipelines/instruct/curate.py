@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from garimpo.artifacts import ArtifactStore, Manifest
+from garimpo.core import ArtifactStore, Manifest
 from pipelines.instruct.readers import RecordError, iter_records, to_conversation
 from pipelines.instruct.validate import Validator
 

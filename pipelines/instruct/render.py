@@ -21,11 +21,15 @@ from contextlib import contextmanager
 
 from tokenizers import Tokenizer
 
+from garimpo.core.formats import (
+    ANSWER_TOKEN,
+    EOS_TOKEN,
+    QUERY_TOKEN,
+    SPECIAL_TOKENS,
+    SYSTEM_TOKEN,
+    THINK_TOKEN,
+)
 from pipelines.instruct.schema import Conversation, Turn
-
-EOT, SYSTEM, QUERY, ANSWER, THINK = "<|endoftext|>", "<|system|>", "<|query|>", "<|answer|>", "<|think|>"
-CONTEXT = "<|context|>"
-SPECIAL_TOKENS = [EOT, SYSTEM, QUERY, ANSWER, THINK, CONTEXT] + [f"<|reserved_{i}|>" for i in range(10)]
 
 
 def special_ids(tokenizer: Tokenizer) -> dict[str, int]:
@@ -67,20 +71,20 @@ def render(conv: Conversation, tokenizer: Tokenizer) -> tuple[list[int], list[in
 
     with _literal_specials(tokenizer):
         if conv.system:
-            emit([sid[SYSTEM]], 0)
+            emit([sid[SYSTEM_TOKEN]], 0)
             emit(content(conv.system), 0)
         for turn in conv.turns:
             if turn.role == "user":
-                emit([sid[QUERY]], 0)
+                emit([sid[QUERY_TOKEN]], 0)
                 emit(content(turn.text), 0)
                 continue
-            emit([sid[ANSWER]], 0)
+            emit([sid[ANSWER_TOKEN]], 0)
             if turn.thinking:
-                emit([sid[THINK]], 1)
+                emit([sid[THINK_TOKEN]], 1)
                 emit(content(turn.thinking), 1)
-                emit([sid[THINK]], 1)
+                emit([sid[THINK_TOKEN]], 1)
             emit(content(turn.text), 1)
-    emit([sid[EOT]], 1)
+    emit([sid[EOS_TOKEN]], 1)
     return ids, mask
 
 
@@ -101,24 +105,24 @@ def parse_rendered(ids: list[int], tokenizer: Tokenizer) -> Conversation:
     def text(chunk: list[int]) -> str:
         return tokenizer.decode(chunk, skip_special_tokens=False)
 
-    if not segments or segments[-1] != (EOT, []) or any(name == EOT for name, _ in segments[:-1]):
+    if not segments or segments[-1] != (EOS_TOKEN, []) or any(name == EOS_TOKEN for name, _ in segments[:-1]):
         raise ValueError("rendered ids must end with exactly one <|endoftext|>")
     segments.pop()
     system = None
-    if segments and segments[0][0] == SYSTEM:
+    if segments and segments[0][0] == SYSTEM_TOKEN:
         system = text(segments.pop(0)[1])
     turns: list[Turn] = []
     while segments:
         name, chunk = segments.pop(0)
-        if name == QUERY:
+        if name == QUERY_TOKEN:
             turns.append(Turn("user", text(chunk)))
-        elif name == ANSWER and not chunk and segments[:2] and segments[0][0] == THINK:
+        elif name == ANSWER_TOKEN and not chunk and segments[:2] and segments[0][0] == THINK_TOKEN:
             thinking = text(segments.pop(0)[1])
             closer = segments.pop(0) if segments else ("", [])
-            if closer[0] != THINK:
+            if closer[0] != THINK_TOKEN:
                 raise ValueError("unclosed <|think|> block")
             turns.append(Turn("assistant", text(closer[1]), thinking))
-        elif name == ANSWER:
+        elif name == ANSWER_TOKEN:
             turns.append(Turn("assistant", text(chunk)))
         else:
             raise ValueError(f"unexpected {name} at turn {len(turns)}")

@@ -3,8 +3,11 @@
 Flows take typed (pydantic) parameters, call `pipelines/` and `train/` as tasks so the Prefect UI
 shows each step, and publish what happened as table and markdown artifacts. All real work lives in
 the packages, which never import Prefect, so the same code runs from the CLI, a notebook or a test.
+It is over 400 lines because every deployment entrypoint (`flows.py:clean_corpus`, ...) and the typed
+parameters of each flow live in this one module, the one Prefect and `prefect.yaml` name; each flow
+itself stays a few lines that call the packages.
 
-    python flows.py serve          # serve the deployments (clean-corpus/default, build-shards/default,
+    python -m flows serve          # serve the deployments (clean-corpus/default, build-shards/default,
                                    # rebuild-shards/nightly at 03:00 UTC, train/default) in one process
     prefect deployment run clean-corpus/default --watch
 """
@@ -22,11 +25,17 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, Field
 
 from garimpo.core import ArtifactError, ArtifactStore, Manifest, verify
+from garimpo.core.formats import MAX_TOKEN_ID, SPECIAL_TOKENS
 from garimpo.core.fs import remove_tree
-from garimpo.report import format_table, stage_rows
+from garimpo.core.report import format_table, stage_rows
+from garimpo.core.settings import config_path
 from pipelines.executors import ExecutorConfig
+from pipelines.recipe import DEFAULT_RECIPE
+from pipelines.shards import ShardSettings, load_shard_settings
+from train.config import DEFAULT_CONFIG
 
-ROOT = Path(__file__).resolve().parent
+DEFAULT_SHARDS = load_shard_settings()  # the shipped garimpo/configs/shards/default.toml
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 SAMPLE_INPUTS = "sample"
 NIGHTLY_CRON = "0 3 * * *"
 
@@ -36,14 +45,14 @@ class SourceParams(BaseModel):
 
     path: str = Field(description="file, folder or glob")
     format: Literal["jsonl", "parquet", "text", "html", "warc", "pdf", "wiki", "epub"]
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field(pattern=NAME_PATTERN)
     license: str = "unknown"
 
 
-class CleanCorpusParams(BaseModel):
-    """Parameters of `clean-corpus`: which sources, which recipe, where artifacts go."""
+class CorpusOptions(BaseModel):
+    """What a corpus is made of and where artifacts go (shared by `clean-corpus` and `rebuild-shards`)."""
 
-    name: str = Field("demo", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field("demo", pattern=NAME_PATTERN)
     inputs: list[str] = Field(
         default_factory=lambda: [SAMPLE_INPUTS],
         description="JSONL files or globs; 'sample' writes and uses the shipped sample corpus.",
@@ -52,32 +61,50 @@ class CleanCorpusParams(BaseModel):
         default_factory=list,
         description="declared sources (html, pdf, wiki, epub, ...) read and cleaned before curation",
     )
+    recipe: str = Field(DEFAULT_RECIPE, description="shipped recipe name or a recipe TOML path")
+    workers: int = Field(1, ge=1, le=256)
+    artifacts: str = "artifacts"
+
+
+class ShardOptions(BaseModel):
+    """How a corpus is sharded (shared by `build-shards` and `rebuild-shards`); defaults come from the
+    shipped shard settings file, written nowhere else."""
+
+    vocab_size: int = Field(DEFAULT_SHARDS.vocab_size, ge=len(SPECIAL_TOKENS) + 256, le=MAX_TOKEN_ID)
+    val_fraction: float = Field(DEFAULT_SHARDS.val_fraction, gt=0.0, lt=0.5)
+    max_tokens_per_shard: int = Field(DEFAULT_SHARDS.max_tokens_per_shard, ge=1024)
+    mix: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_SHARDS.mix), description="per-source weights of the corpus"
+    )
+    mix_seed: int = DEFAULT_SHARDS.mix_seed
+
+    def shard_settings(self) -> ShardSettings:
+        return DEFAULT_SHARDS.replace(**self.model_dump(include=set(ShardOptions.model_fields)))
+
+
+class CleanCorpusParams(CorpusOptions):
+    """Parameters of `clean-corpus`: which sources, which recipe, where artifacts go."""
+
     dedup_against: list[str] = Field(
         default_factory=list,
         description="earlier corpus versions (corpus/<name>[/<version>]) this batch must not duplicate",
     )
-    recipe: str = str(ROOT / "configs" / "recipes" / "pt.toml")
-    workers: int = Field(1, ge=1, le=256)
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = Field(None, description="ray cluster address; a local instance when empty")
-    artifacts: str = "artifacts"
 
     def executor_config(self) -> ExecutorConfig:
         return ExecutorConfig(kind=self.executor, ray_address=self.ray_address)
 
 
-class BuildShardsParams(BaseModel):
+class BuildShardsParams(ShardOptions):
     """Parameters of `build-shards`: a corpus version, an optional tokenizer, shard settings."""
 
-    name: str = Field("demo", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field("demo", pattern=NAME_PATTERN)
     corpus: str = Field("latest", description="corpus version of corpus/<name>, or 'latest'")
     tokenizer: str | None = Field(None, description="tokenizer/<name>/<version> ref; trained when empty")
     instruct: str | None = Field(
         "latest", description="instruct version of instruct/<name> rendered with loss masks; '' for none"
     )
-    vocab_size: int = Field(32000, ge=256, le=65535)
-    val_fraction: float = Field(0.05, gt=0.0, lt=0.5)
-    max_tokens_per_shard: int = Field(50_000_000, ge=1024)
     workers: int = Field(1, ge=1, le=256)
     artifacts: str = "artifacts"
 
@@ -86,7 +113,7 @@ class TrainParams(BaseModel):
     """Parameters of `train`: a shards reference (name or name/version) and a training config."""
 
     shards: str = Field("demo", description="shards name, optionally name/version (default: latest)")
-    config: str = str(ROOT / "configs" / "train" / "tiny.toml")
+    config: str = Field(DEFAULT_CONFIG, description="shipped training config name or a TOML path")
     run_name: str | None = None
     max_steps: int | None = Field(None, ge=1)
     allow_new_shards: bool = Field(
@@ -262,8 +289,7 @@ def shards_task(
         store.load_ref(corpus_ref),
         store.load_ref(tokenizer_ref),
         instruct=store.load_ref(instruct_ref) if instruct_ref else None,
-        val_fraction=params.val_fraction,
-        max_tokens_per_shard=params.max_tokens_per_shard,
+        settings=params.shard_settings(),
         workers=params.workers,
     )
 
@@ -287,18 +313,8 @@ def build_shards(params: BuildShardsParams = BuildShardsParams()) -> str:  # noq
     return manifest.ref
 
 
-class RebuildShardsParams(BaseModel):
+class RebuildShardsParams(CorpusOptions, ShardOptions):
     """Parameters of `rebuild-shards`: the sources of a corpus and how to shard it (for schedules)."""
-
-    name: str = Field("demo", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    inputs: list[str] = Field(default_factory=lambda: [SAMPLE_INPUTS])
-    sources: list[SourceParams] = Field(default_factory=list)
-    recipe: str = str(ROOT / "configs" / "recipes" / "pt.toml")
-    vocab_size: int = Field(32000, ge=256, le=65535)
-    val_fraction: float = Field(0.05, gt=0.0, lt=0.5)
-    max_tokens_per_shard: int = Field(50_000_000, ge=1024)
-    workers: int = Field(1, ge=1, le=256)
-    artifacts: str = "artifacts"
 
 
 def _raw_fingerprint(params: RebuildShardsParams) -> str:
@@ -311,7 +327,7 @@ def _raw_fingerprint(params: RebuildShardsParams) -> str:
     for s in params.sources:
         files += [path for path, _ in iter_files(SourceSpec(**s.model_dump()))]
     settings = params.model_dump(exclude={"artifacts", "workers"})
-    settings["recipe_text"] = Path(params.recipe).read_text()
+    settings["recipe_text"] = config_path("recipes", params.recipe).read_text()
     return fingerprint_inputs(sorted(files), settings)
 
 
@@ -334,27 +350,16 @@ def rebuild_shards(params: RebuildShardsParams = RebuildShardsParams()) -> str: 
         if state.get("key") == key and previous is not None and not verify(previous, checksums=False):
             print(f"sources unchanged since {previous.ref}; nothing to do")
             return previous.ref
-    corpus_ref = clean_corpus(
-        CleanCorpusParams(
-            name=params.name,
-            inputs=params.inputs,
-            sources=params.sources,
-            recipe=params.recipe,
-            workers=params.workers,
-            artifacts=params.artifacts,
-        )
-    )
+    corpus_ref = clean_corpus(CleanCorpusParams(**params.model_dump(include=set(CorpusOptions.model_fields))))
     tokenizer = None
     if (store.root / "shards" / params.name / "latest").is_file():
         tokenizer = store.load("shards", params.name).parents.get("tokenizer")
     shards_ref = build_shards(
         BuildShardsParams(
+            **params.model_dump(include=set(ShardOptions.model_fields)),
             name=params.name,
             corpus=corpus_ref.rsplit("/", 1)[1],
             tokenizer=tokenizer,
-            vocab_size=params.vocab_size,
-            val_fraction=params.val_fraction,
-            max_tokens_per_shard=params.max_tokens_per_shard,
             workers=params.workers,
             artifacts=params.artifacts,
         )
@@ -454,4 +459,4 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["serve"]:
         serve_deployments()
     else:
-        sys.exit("usage: python flows.py serve")
+        sys.exit("usage: python -m flows serve (or: garimpo serve)")

@@ -11,6 +11,8 @@ Real clean Portuguese dropped by language ID + quality is reported by stage and 
 multi-sentence corpora. Peak RSS is measured in subprocesses streaming 1x and 10x the input through
 every stage. On ../shared/data/langid: how often Portuguese, Galician, Spanish and English items end up
 labelled pt and kept by the langid stage (the confusion rates).
+
+    .venv/bin/python -m bench.curation
 """
 
 from __future__ import annotations
@@ -28,15 +30,14 @@ from datatrove.data import Document
 from datatrove.pipeline.filters import FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter
 from datatrove.pipeline.formatters import FTFYFormatter, PIIFormatter
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from pipelines.curate import stage_steps
 from pipelines.recipe import load_recipe
 from pipelines.stages.accounting import REASON_KEY
 from pipelines.stages.langid import LanguageID
 from pipelines.stages.words import word_splitter
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / ".." / "shared" / "data"
 LANGID_SETS = {
     "pt": ["langid/udhr/por_BR.jsonl", "langid/udhr/por_PT.jsonl"],
     "gl": ["langid/galician_ud/gl_treegal_test_all400.jsonl", "langid/galician_ud/gl_ctg_test_all861.jsonl"],
@@ -169,8 +170,7 @@ def clean_losses(rejected: list[tuple[str, Document]], docs: list[Document]) -> 
 def peak_rss_mb(copies: int) -> float:
     """Peak RSS of a fresh process streaming ``copies`` x pt_text through every stage (generators end to end)."""
     code = f"""
-import json, resource, sys
-sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
+import json, resource
 from pathlib import Path
 from datatrove.data import Document
 from pipelines.curate import stage_steps
@@ -193,7 +193,7 @@ for name in recipe.stages:
 n = sum(1 for _ in data)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     return round(float(out.stdout.strip().splitlines()[-1]), 1)
 
 

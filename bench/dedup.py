@@ -6,20 +6,19 @@ the same article wrapped in site boilerplate (menus, footers). The true similari
 exact Jaccard of its word 5-gram set with the original's (the shingles the dedup stage hashes). Copies
 with true Jaccard >= 0.8 should be caught as duplicates, copies <= 0.6 should be kept; the band in
 between is where MinHash LSH is a coin toss by design and is reported, not scored. A kept original
-wrongly removed counts as a false positive too. Run: ``python bench/dedup.py``.
+wrongly removed counts as a false positive too.
+
+    .venv/bin/python -m bench.dedup
 """
 
 from __future__ import annotations
 
 import json
 import random
-import sys
 import time
 from pathlib import Path
 
 from datatrove.data import Document
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipelines.recipe import load_recipe
 from pipelines.stages.dedup import Deduplicator, shingles

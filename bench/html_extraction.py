@@ -5,6 +5,8 @@ on the pages in ../shared/data/html/scrapinghub_aeb, overall and on the pt-BR pa
 benchmark's own metric (evaluate.py): ``\\w+`` tokens, 4-token shingles with counts, tp/fp/fn
 normalised per page, precision and recall averaged over pages, F1 of the two means.
 Prints one JSON line.
+
+    .venv/bin/python -m bench.html_extraction
 """
 
 from __future__ import annotations
@@ -13,14 +15,11 @@ import gzip
 import json
 import re
 import statistics
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import trafilatura
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipelines.sources.web import extract_page
 

@@ -7,19 +7,18 @@ the documented defects the rules catch and how many rejects are not documented d
 (`false_positives`, with a sample to read). Prints one JSON line.
 
 The recipe keeps pt and en because these sets are mostly English; the language rule still judges.
+
+    .venv/bin/python -m bench.instruct
 """
 
 from __future__ import annotations
 
 import json
 import re
-import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipelines.instruct.curate import curate_instructions, load_instruct_recipe, record_id
 from pipelines.instruct.readers import iter_records

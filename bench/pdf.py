@@ -4,19 +4,18 @@ For every PDF: what ``pipelines.sources.pdf.read_pdf`` made of it (words kept or
 reason) next to the words in pypdf_baseline_text. On pdfs/pt it also counts edge lines that still
 look like running headers or page numbers after cleanup (should be 0 apart from ToC entries, which
 are counted separately because they legitimately end in page numbers). Prints one JSON line.
+
+    .venv/bin/python -m bench.pdf
 """
 
 from __future__ import annotations
 
 import json
 import re
-import sys
 import time
 from pathlib import Path
 
 import pypdfium2
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipelines.sources.pdf import (
     _PAGE_NUMBER,

@@ -1,6 +1,6 @@
 """Reliability figures: hostile inputs with a 50 MB line, and builds killed at random moments.
 
-* hostile: ``pipelines.hostile_corpus`` with its 50 MB line, read with the declared formats and
+* hostile: ``tests.fixtures.hostile_corpus`` with its 50 MB line, read with the declared formats and
   curated (``tests/test_reliability_hostile.run_hostile``, one subprocess): items whose outcome
   differs from the expected table, and the peak RSS.
 * huge_line_direct: the same 50 MB line handed straight to ``pipelines.curate.curate`` as JSONL (no
@@ -9,6 +9,8 @@
   rerun (``tests/test_reliability_kill``): trials, kills that landed mid-build, passes, failures.
 
 Prints one JSON line. Takes a few minutes on two cores.
+
+    .venv/bin/python -m bench.reliability
 """
 
 from __future__ import annotations
@@ -22,11 +24,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import pyarrow.parquet as pq
 
-from pipelines.hostile_corpus import write_hostile_corpus
+from tests.fixtures.hostile_corpus import write_hostile_corpus
 from tests.test_reliability_hostile import load_outputs, mismatches, run_hostile
 from tests.test_reliability_kill import curate_trials, shards_trials
 

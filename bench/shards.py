@@ -14,7 +14,7 @@ tokenizer (vocab 8000) is trained once; then, each in a fresh process so the fig
 ``ratio`` is build throughput / raw throughput (target >= 0.8); at 1x (a fraction of a second of
 encoding on the real data) fixed costs weigh more than at 10x. Prints one JSON line.
 
-    .venv/bin/python bench/shards.py
+    .venv/bin/python -m bench.shards
 """
 
 from __future__ import annotations
@@ -32,13 +32,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from garimpo.core import ArtifactStore, load_manifest  # noqa: E402
-from garimpo.core.formats import TOKENIZER_FILE  # noqa: E402
-from pipelines.shards import build_shards  # noqa: E402
-from pipelines.tokenizer import corpus_batches, load_tokenizer, publish_tokenizer  # noqa: E402
+from garimpo.core import ArtifactStore, load_manifest
+from garimpo.core.formats import TOKENIZER_FILE
+from pipelines.corpus_files import corpus_batches
+from pipelines.shards import build_shards
+from pipelines.tokenizer import load_tokenizer, publish_tokenizer
 
+REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / ".." / "shared" / "data" / "pt_text"
 FILES = (
     "bosque_docs.jsonl",

@@ -7,7 +7,7 @@ their id, are held out. Reported per tokenizer: UTF-8 bytes per token and tokens
 and on its NFD form (accents as combining marks, as some PDFs and macOS files deliver them), plus the
 training time. Prints one JSON line; prints {"skipped": reason} when the data is absent.
 
-    .venv/bin/python bench/tokenizer.py [--vocab-size 8000]
+    .venv/bin/python -m bench.tokenizer [--vocab-size 8000]
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sys
 import time
 import unicodedata
 from collections.abc import Callable
@@ -23,7 +22,6 @@ from pathlib import Path
 
 from tokenizers import ByteLevelBPETokenizer, Tokenizer
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from garimpo.core.formats import EOS_TOKEN
 from pipelines.tokenizer import train_tokenizer
 

@@ -10,7 +10,7 @@
 - ``tiny_overfit_loss``: a tiny model trained 150 steps on one fixed batch (near 0 when the
   model, loss and optimizer work together).
 
-    .venv/bin/python bench/train.py [--steps 3] [--batch 4] [--seq-len 256]
+    .venv/bin/python -m bench.train [--steps 3] [--batch 4] [--seq-len 256]
 """
 
 from __future__ import annotations
@@ -19,13 +19,9 @@ import argparse
 import json
 import math
 import resource
-import sys
 import time
-from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.gpt import GPT, GPTConfig
 from train.config import TrainConfig

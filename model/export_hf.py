@@ -45,9 +45,18 @@ def hf_config(model: GPT, eos_id: int | None = None) -> dict:
 
 
 def export_hf(
-    model: GPT, out_dir: str | Path, tokenizer_file: str | Path | None = None, eos_id: int | None = None
+    model: GPT,
+    out_dir: str | Path,
+    tokenizer_file: str | Path | None = None,
+    eos_id: int | None = None,
+    eos_token: str | None = None,
 ) -> Path:
-    """Write ``config.json``, ``model.safetensors`` (fp32) and, if given, the tokenizer into ``out_dir``."""
+    """Write ``config.json``, ``model.safetensors`` (fp32) and, if given, the tokenizer into ``out_dir``.
+
+    ``tokenizer_file`` is a Hugging Face ``tokenizer.json``, copied under its own name. ``eos_id`` is
+    the end-of-document id and ``eos_token`` its string, which the tokenizer config names as both EOS
+    and BOS; the caller passes them, as this module knows no token format.
+    """
     try:
         from safetensors.torch import save_file
     except ImportError as e:
@@ -64,9 +73,9 @@ def export_hf(
     save_file(weights, out / "model.safetensors", metadata={"format": "pt"})
     (out / "config.json").write_text(json.dumps(hf_config(model, eos_id), indent=2) + "\n")
     if tokenizer_file is not None:
-        shutil.copyfile(tokenizer_file, out / "tokenizer.json")
+        shutil.copyfile(tokenizer_file, out / Path(tokenizer_file).name)
         tok_cfg = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": model.cfg.seq_len}
-        if eos_id is not None:
-            tok_cfg |= {"eos_token": "<|endoftext|>", "bos_token": "<|endoftext|>"}
+        if eos_id is not None and eos_token is not None:
+            tok_cfg |= {"eos_token": eos_token, "bos_token": eos_token}
         (out / "tokenizer_config.json").write_text(json.dumps(tok_cfg, indent=2) + "\n")
     return out

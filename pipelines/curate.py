@@ -9,9 +9,10 @@ drops goes to ``rejects/`` through datatrove's exclusion writers. Every stage bu
 tasks in parallel; dedup runs one task because it must see every document.
 
 `finalize` turns the work folder into the corpus layout of ``docs/formats.md``: ``documents/*.parquet``,
-``rejects/*.parquet`` and ``stats.json``. Rows are sorted by input order (input file, line) and files are
-cut at a fixed row count, so the same inputs and recipe give byte-identical parquet files whatever the
-worker count, and the published artifact version is stable.
+``rejects/*.parquet`` (written by ``pipelines/corpus_files.py``, which its readers use too) and
+``stats.json``. Rows are sorted by input order (input file, line) and files are cut at a fixed row
+count, so the same inputs and recipe give byte-identical parquet files whatever the worker count, and
+the published artifact version is stable.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from datatrove.pipeline.writers import JsonlWriter
 
 from garimpo.core import ArtifactStore, Built, Manifest
 from garimpo.core.manifest import fingerprint_inputs
+from pipelines.corpus_files import parquet_rows, write_corpus_files
 from pipelines.executors import ExecutorConfig, make_executor
 from pipelines.recipe import Recipe, load_recipe
 from pipelines.stages.accounting import REASON_KEY, iter_records, reject_reason, stage_counts, summarize
@@ -45,8 +47,6 @@ RUN = "run.json"
 # The kept documents' ids, exact hashes and MinHash signatures, shipped inside each corpus version so a
 # later batch can be deduplicated against it cheaply (`publish_corpus(..., dedup_against=[...])`).
 DEDUP_INDEX = "dedup_index.npy"
-DOCUMENT_COLUMNS = ("id", "text", "source", "metadata")
-REJECT_COLUMNS = ("id", "text", "source", "stage", "reason", "metadata")
 
 
 def stage_names(recipe: Recipe) -> list[str]:
@@ -186,10 +186,13 @@ def finalize(work_dir: Path, out_dir: Path, recipe: Recipe, seconds_in_stats: bo
         for name in stage_names(recipe)
         for r in iter_records(_stage_dir(work_dir, recipe, name) / "rejects")
     ]
-    for sub in ("documents", "rejects"):
-        shutil.rmtree(out_dir / sub, ignore_errors=True)
-    _write_parquet(out_dir / "documents", documents, DOCUMENT_COLUMNS, recipe)
-    _write_parquet(out_dir / "rejects", rejects, REJECT_COLUMNS, recipe)
+    write_corpus_files(
+        out_dir,
+        sorted(documents, key=_order),
+        sorted(rejects, key=_order),
+        rows_per_file=recipe.output.rows_per_file,
+        compression=recipe.output.compression,
+    )
     index = _stage_dir(work_dir, recipe, "dedup") / DEDUP_INDEX if "dedup" in recipe.stages else None
     if index is not None and index.is_file():
         shutil.copyfile(index, out_dir / DEDUP_INDEX)
@@ -275,7 +278,7 @@ def publish_corpus(
         def build(folder: Path) -> Built:
             stats = finalize(work, folder, recipe, seconds_in_stats=False)
             counts = {
-                p.relative_to(folder).as_posix(): {"documents": _parquet_rows(p)}
+                p.relative_to(folder).as_posix(): {"documents": parquet_rows(p)}
                 for p in sorted(folder.rglob("*.parquet"))
             }
             return Built(counts=counts, stats=stats)
@@ -302,27 +305,9 @@ def _row(record: dict[str, Any], stage: str | None = None) -> dict[str, Any]:
     return row
 
 
-def _write_parquet(
-    folder: Path, rows: list[dict[str, Any]], columns: tuple[str, ...], recipe: Recipe
-) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = sorted(rows, key=lambda r: r["_order"])
-    schema = pa.schema([(c, pa.string()) for c in columns])
-    per_file = recipe.output.rows_per_file
-    # Always at least one file, so readers of an all-rejected corpus still find the schema.
-    for i, start in enumerate(range(0, max(len(rows), 1), per_file)):
-        chunk = rows[start : start + per_file]
-        table = pa.table({c: [r[c] for r in chunk] for c in columns}, schema=schema)
-        pq.write_table(table, folder / f"{i:05d}.parquet", compression=recipe.output.compression)
-
-
-def _parquet_rows(path: Path) -> int:
-    import pyarrow.parquet as pq
-
-    return pq.ParquetFile(path).metadata.num_rows
+def _order(row: dict[str, Any]) -> tuple[str, int, str]:
+    """Input order (input file, line, id): the order rows are written in, whatever the worker count."""
+    return row["_order"]
 
 
 def _without_seconds(stats: dict[str, Any]) -> dict[str, Any]:

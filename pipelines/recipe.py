@@ -1,22 +1,23 @@
 """The curation recipe: every setting the curation stages use, loaded from one TOML file.
 
-A recipe is a user-edited file (``configs/recipes/pt.toml``) rather than code so that thresholds can be
-tuned and versioned without touching the stages, and so that a corpus manifest records exactly what
-produced it (`Recipe.to_dict`). Each section is a small frozen dataclass whose field names match the
+A recipe is a user-edited file (the shipped ``garimpo/configs/recipes/pt.toml``, or a copy) rather
+than code so that thresholds can be tuned and versioned without touching the stages, and so that a
+corpus manifest records exactly what produced it (`Recipe.to_dict`). Each section is a small frozen dataclass whose field names match the
 datatrove filter arguments they feed, so a section maps onto its filter without a translation table.
-Unknown keys are an error: a typo in a threshold must not silently fall back to an English default.
+Unknown keys are an error (`garimpo.core.settings`, the one strict loader): a typo in a threshold must not silently fall back to an English default.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_RECIPE = Path(__file__).resolve().parents[1] / "configs" / "recipes" / "pt.toml"
+from garimpo.core.fs import sha256_file
+from garimpo.core.settings import config_path, from_dict, read_toml, to_dict
+
+DEFAULT_RECIPE = "pt"  # the shipped garimpo/configs/recipes/pt.toml
 
 STAGES = ("normalize", "langid", "gopher_repetition", "gopher_quality", "fineweb_quality", "pii", "dedup")
 # Stages a recipe may add to its list; they need settings the default recipe does not have.
@@ -169,7 +170,7 @@ class Recipe:
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe as plain JSON-able data (what a manifest's ``config`` records)."""
-        return _jsonable(dataclasses.asdict(self))
+        return to_dict(self)
 
     def replace(self, **sections: Any) -> Recipe:
         """A copy with whole sections or top-level fields replaced (handy for experiments and tests)."""
@@ -177,30 +178,19 @@ class Recipe:
 
 
 def load_recipe(path: str | Path = DEFAULT_RECIPE) -> Recipe:
-    """Read a recipe TOML file; unknown sections, keys and stage names raise ValueError."""
-    path = Path(path)
-    with open(path, "rb") as f:
-        data = tomllib.load(f)
-    return recipe_from_dict(data, origin=str(path))
+    """Read a recipe: a shipped name (``pt``) or a TOML path; unknown sections, keys and stage names
+    raise ValueError naming them and the file."""
+    path = config_path("recipes", path)
+    return recipe_from_dict(read_toml(path), origin=str(path))
 
 
 def recipe_from_dict(data: dict[str, Any], origin: str = "recipe") -> Recipe:
     """Build a Recipe from parsed TOML (or `Recipe.to_dict` output), checking every key."""
-    kwargs: dict[str, Any] = {}
-    fields = {f.name: f for f in dataclasses.fields(Recipe)}
-    for key, value in data.items():
-        if key not in fields:
-            raise ValueError(f"{origin}: unknown recipe key {key!r}; expected one of {sorted(fields)}")
-        section_type = _SECTIONS.get(key)
-        kwargs[key] = _section(section_type, value, f"{origin} [{key}]") if section_type else value
-    if "stages" in kwargs:
-        stages = tuple(kwargs["stages"])
-        known = STAGES + OPTIONAL_STAGES
-        unknown = [s for s in stages if s not in known]
-        if unknown or len(set(stages)) != len(stages):
-            raise ValueError(f"{origin}: stages {list(stages)} must be distinct names from {list(known)}")
-        kwargs["stages"] = stages
-    recipe = Recipe(**kwargs)
+    recipe = from_dict(Recipe, data, origin)
+    known = STAGES + OPTIONAL_STAGES
+    unknown = [s for s in recipe.stages if s not in known]
+    if unknown or len(set(recipe.stages)) != len(recipe.stages):
+        raise ValueError(f"{origin}: stages {list(recipe.stages)} must be distinct names from {list(known)}")
     return recipe.replace(quality_classifier=_checked_classifier(recipe, origin))
 
 
@@ -217,52 +207,7 @@ def _checked_classifier(recipe: Recipe, origin: str) -> QualityClassifierSetting
     path = Path(settings.model_path)
     if not path.is_file():
         raise ValueError(f"{origin}: quality model {path} not found")
-    digest = file_sha256(path)
+    digest = sha256_file(path)
     if settings.model_sha256 and settings.model_sha256 != digest:
         raise ValueError(f"{origin}: quality model {path} changed since this recipe was recorded")
     return dataclasses.replace(settings, model_sha256=digest)
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-_SECTIONS: dict[str, type] = {
-    "normalize": NormalizeSettings,
-    "langid": LangIdSettings,
-    "gopher_repetition": RepetitionSettings,
-    "gopher_quality": GopherQualitySettings,
-    "fineweb_quality": FineWebQualitySettings,
-    "quality_classifier": QualityClassifierSettings,
-    "pii": PiiSettings,
-    "dedup": DedupSettings,
-    "output": OutputSettings,
-}
-
-
-def _section(cls: type, values: dict[str, Any], where: str) -> Any:
-    if not isinstance(values, dict):
-        raise ValueError(f"{where}: expected a table, got {type(values).__name__}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {unknown}; expected some of {sorted(names)}")
-    # TOML arrays arrive as lists; frozen dataclasses hold tuples so recipes stay hashable and immutable.
-    return cls(**{k: _tuples(v) for k, v in values.items()})
-
-
-def _tuples(value: Any) -> Any:
-    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value

@@ -23,16 +23,17 @@ a corpus changed re-encodes only the documents whose text changed.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 from garimpo.core import ArtifactStore, Manifest, verify_or_raise
-from garimpo.core.formats import MAX_TOKEN_ID, SPECIAL_TOKENS, TOKENIZER_FILE
+from garimpo.core.formats import MAX_TOKEN_ID, SPECIAL_TOKENS, TOKEN_DTYPE, TOKENIZER_FILE
+from pipelines.corpus_files import corpus_texts
+
+MIN_VOCAB_SIZE = len(SPECIAL_TOKENS) + 256  # the special tokens and the 256 byte symbols
 
 
 def new_tokenizer() -> Tokenizer:
@@ -50,17 +51,25 @@ def new_tokenizer() -> Tokenizer:
     return tok
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 32000, min_frequency: int = 2) -> Tokenizer:
+def check_vocab_size(vocab_size: int) -> None:
+    """Refuse a vocabulary that cannot hold the special tokens and the bytes, or whose ids overflow uint16."""
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
+        raise ValueError(f"vocab_size must be an integer, got {vocab_size!r}")
+    if not MIN_VOCAB_SIZE <= vocab_size <= MAX_TOKEN_ID:
+        raise ValueError(
+            f"vocab_size must be between {MIN_VOCAB_SIZE} and {MAX_TOKEN_ID} "
+            f"(ids are stored as uint16), got {vocab_size}"
+        )
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int, min_frequency: int = 2) -> Tokenizer:
     """Train on a stream of texts (consumed once, in batches) and return the tokenizer.
 
     Memory is bounded by the pre-token counts, not by the corpus size. The special tokens take ids
-    0..15 in ``SPECIAL_TOKENS`` order; the 256 byte symbols always enter the vocabulary.
+    0..15 in ``SPECIAL_TOKENS`` order; the 256 byte symbols always enter the vocabulary. The default
+    ``vocab_size`` lives in the shard settings (``garimpo/configs/shards/default.toml``).
     """
-    if not len(SPECIAL_TOKENS) + 256 <= vocab_size <= MAX_TOKEN_ID:
-        raise ValueError(
-            f"vocab_size must be between {len(SPECIAL_TOKENS) + 256} and {MAX_TOKEN_ID} "
-            f"(ids are stored as uint16), got {vocab_size}"
-        )
+    check_vocab_size(vocab_size)
     tok = new_tokenizer()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -91,22 +100,6 @@ def special_token_ids(tok: Tokenizer) -> dict[str, int]:
     return {token: tok.token_to_id(token) for token in SPECIAL_TOKENS}
 
 
-def corpus_batches(
-    corpus: Manifest, columns: list[str], batch_size: int = 256
-) -> Iterator[dict[str, list[Any]]]:
-    """Batches ``{column: values}`` of a corpus version's ``documents/*.parquet``, in file order."""
-    for entry in sorted(corpus.files, key=lambda f: f.path):
-        if entry.path.startswith("documents/") and entry.path.endswith(".parquet"):
-            for batch in pq.ParquetFile(corpus.path_of(entry)).iter_batches(batch_size, columns=columns):
-                yield batch.to_pydict()
-
-
-def corpus_texts(corpus: Manifest) -> Iterator[str]:
-    """Every non-empty document text of a corpus version, streamed."""
-    for batch in corpus_batches(corpus, ["text"]):
-        yield from (t for t in batch["text"] if t)
-
-
 class TokenCache:
     """Token ids (without EOS) of document texts encoded by one tokenizer, keyed by sha256 of the text.
 
@@ -133,7 +126,7 @@ class TokenCache:
             chunk = keys[start : start + 900]
             query = f"SELECT key, ids FROM ids WHERE key IN ({','.join('?' * len(chunk))})"
             for key, blob in self._db.execute(query, chunk):
-                found[key] = np.frombuffer(blob, dtype="<u2")
+                found[key] = np.frombuffer(blob, dtype=TOKEN_DTYPE)
         return found
 
     def put_many(self, items: Iterable[tuple[bytes, np.ndarray]]) -> None:

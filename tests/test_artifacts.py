@@ -17,6 +17,7 @@ from garimpo.core import (
     Built,
     FileEntry,
     Manifest,
+    gc,
     load_manifest,
     verify,
     verify_or_raise,
@@ -183,7 +184,7 @@ def lineage_store(tmp_path: Path) -> tuple[ArtifactStore, dict[str, Manifest]]:
     m["s2"] = publish_files(
         store, "shards", "s", {"x.ds": b"22"}, parents={"corpus": m["c2"].ref, "tokenizer": m["t1"].ref}
     )
-    store.pin(f"corpus/c/{m['c3'].version}")
+    gc.pin(store, f"corpus/c/{m['c3'].version}")
     run = tmp_path / "checkpoints" / "run-a"
     run.mkdir(parents=True)
     (run / "step_0000010.pt").write_bytes(b"weights")
@@ -197,7 +198,7 @@ def test_gc_keeps_latest_pins_and_training_lineage_and_removes_the_rest(
     lineage_store: tuple[ArtifactStore, dict[str, Manifest]],
 ) -> None:
     store, m = lineage_store
-    plan = store.gc()
+    plan = gc.collect(store)
     assert sorted(plan.remove) == sorted([m["c-old"].ref, m["s-old"].ref])
     assert len(plan.leftovers) == 1 and plan.leftovers[0].name != f".tmp-build-{os.getpid()}"
     assert set(plan.keep) == {m[k].ref for k in ("c1", "t1", "s1", "c2", "c3", "s2")}
@@ -208,17 +209,17 @@ def test_gc_keeps_latest_pins_and_training_lineage_and_removes_the_rest(
     assert all((store.root / m[k].ref).is_dir() for k in m), "a dry run deletes nothing"
     assert plan.leftovers[0].is_dir()
 
-    store.gc(delete=True)
+    gc.collect(store, delete=True)
     assert not (store.root / m["c-old"].ref).exists() and not (store.root / m["s-old"].ref).exists()
     assert not plan.leftovers[0].exists()
     assert (store.root / "corpus" / "c" / f".tmp-build-{os.getpid()}").is_dir()
     for k in ("c1", "t1", "s1", "c2", "c3", "s2"):
         assert verify(store.load_ref(m[k].ref)) == []
-    assert not [p for p in store.root.rglob(".gc-*")], "nothing half-deleted is left"
-    assert store.gc().remove == []
+    assert not [p for p in store.root.rglob(".trash-*")], "nothing half-deleted is left"
+    assert gc.collect(store).remove == []
 
-    store.unpin(m["c3"].ref)
-    assert store.gc(delete=True).remove == [m["c3"].ref]
+    gc.unpin(store, m["c3"].ref)
+    assert gc.collect(store, delete=True).remove == [m["c3"].ref]
 
 
 def test_gc_refuses_when_a_run_has_checkpoints_but_no_lineage(
@@ -229,16 +230,16 @@ def test_gc_refuses_when_a_run_has_checkpoints_but_no_lineage(
     broken.mkdir()
     (broken / "step_0000001.pt").write_bytes(b"w")
     with pytest.raises(ArtifactError, match="run-b"):
-        store.gc()
+        gc.collect(store)
 
 
 def test_pins_resolve_latest_and_unknown_pins_are_refused(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path)
     m = publish_files(store, "corpus", "c", {"d": b"1"})
-    assert store.pin("corpus/c") == m.ref
-    assert store.pin(m.ref) == m.ref
-    assert store.pins() == [m.ref]
+    assert gc.pin(store, "corpus/c") == m.ref
+    assert gc.pin(store, m.ref) == m.ref
+    assert gc.pins(store) == [m.ref]
     with pytest.raises(ArtifactError):
-        store.pin("corpus/c/000000000000")
+        gc.pin(store, "corpus/c/000000000000")
     with pytest.raises(ArtifactError, match="not pinned"):
-        store.unpin("corpus/c/abcdefabcdef")
+        gc.unpin(store, "corpus/c/abcdefabcdef")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from garimpo.artifacts_cli import register
+from garimpo.cli.artifacts import register
 from garimpo.core import ArtifactStore, Manifest
 from tests.test_artifacts import lineage_store, publish_files  # noqa: F401  (fixture)
 

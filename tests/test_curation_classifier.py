@@ -7,7 +7,6 @@ out. Models are trained small (dim 16, 20k buckets) to stay fast.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 from pathlib import Path
@@ -15,8 +14,8 @@ from pathlib import Path
 import pytest
 from datatrove.data import Document
 
+from garimpo.cli import build_parser
 from pipelines.curate import stage_steps
-from pipelines.junk_corpus import junk_documents
 from pipelines.recipe import load_recipe, recipe_from_dict
 from pipelines.sample_corpus import write_sample_corpus
 from pipelines.stages.quality_model import (
@@ -24,9 +23,9 @@ from pipelines.stages.quality_model import (
     SCORE_KEY,
     QualityClassifier,
     QualityModel,
-    register,
     train_quality_classifier,
 )
+from tests.fixtures.junk_corpus import junk_documents
 
 PT_TEXT = Path(__file__).parents[1] / ".." / "shared" / "data" / "pt_text"
 SMALL = {"dim": 16, "bucket": 20_000, "epoch": 10}
@@ -137,8 +136,7 @@ def test_cli_entry_point_trains_from_files(tmp_path):
     good.write_text("\n".join(positives(tmp_path)[:200]) + "\n", encoding="utf-8")
     bad = tmp_path / "bad.jsonl"
     bad.write_text("\n".join(json.dumps(r) for r in junk_documents(10)) + "\n", encoding="utf-8")
-    parser = argparse.ArgumentParser(prog="garimpo")
-    register(parser.add_subparsers(dest="command", required=True))
+    parser = build_parser()
     out = tmp_path / "model.bin"
     args = parser.parse_args(
         [

@@ -17,12 +17,12 @@ import pytest
 from datatrove.utils.text import PUNCTUATION_SET, split_into_words
 from ftfy.badness import MOJIBAKE_CATEGORIES
 
-from pipelines.junk_corpus import junk_documents
 from pipelines.recipe import load_recipe
 from pipelines.sample_corpus import mojibake, write_sample_corpus
 from pipelines.stages.dedup import MinHasher, shingles
 from pipelines.stages.normalize import _BADNESS_BY_LINE, TextNormalizer, needs_ftfy
 from pipelines.stages.words import CLOSERS, OPENERS, WordSplitter
+from tests.fixtures.junk_corpus import junk_documents
 
 PT_TEXT = Path(__file__).parents[1] / ".." / "shared" / "data" / "pt_text"
 RECIPE = load_recipe()

@@ -1,6 +1,6 @@
 """Measured targets of the curation stages: junk dropped, near-duplicates found, fast filters equal to datatrove.
 
-The junk corpus is generated (pipelines/junk_corpus.py); the dedup benchmark and the equivalence checks
+The junk corpus is generated (tests/fixtures/junk_corpus.py); the dedup benchmark and the equivalence checks
 use ../shared/data/pt_text and skip without it. Floors sit a little under the figures measured when they
 were set (docs/curation.md): junk dropped 0.985, dedup F1 0.998.
 """
@@ -18,11 +18,11 @@ from datatrove.pipeline.filters import FineWebQualityFilter, GopherQualityFilter
 from datatrove.utils.text import split_into_words
 
 from pipelines.curate import stage_steps
-from pipelines.junk_corpus import GENERATORS, junk_documents
 from pipelines.recipe import load_recipe
 from pipelines.stages.dedup import DedupIndex, Deduplicator
 from pipelines.stages.quality import FineWebQuality, GopherQuality, RepetitionFilter
 from pipelines.stages.words import WordSplitter
+from tests.fixtures.junk_corpus import GENERATORS, junk_documents
 from tests.test_curation_speed import PT_TEXT
 from tests.test_curation_speed import real_texts as read_pt_text
 

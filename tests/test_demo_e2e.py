@@ -26,7 +26,6 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict]]:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from flows import demo
 
     artifacts = tmp_path_factory.mktemp("demo") / "artifacts"
@@ -83,7 +82,7 @@ def test_planted_defects_end_where_they_should(demo_run: tuple[Path, dict]) -> N
 
 
 def test_shards_decode_back_to_the_curated_text(demo_run: tuple[Path, dict]) -> None:
-    from pipelines.shards import read_documents
+    from garimpo.core.formats import read_documents
 
     _, out = demo_run
     shards, corpus = out["shards"], out["corpus"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import html
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,6 @@ pytestmark = pytest.mark.slow
 
 
 def test_sources_feed_curation_and_bad_files_are_rejections(tmp_path: Path) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from flows import CleanCorpusParams, SourceParams, clean_corpus
     from garimpo.core import ArtifactStore
     from pipelines.sample_corpus import write_sample_corpus

@@ -7,7 +7,7 @@ import pytest
 from pipelines.instruct import validate
 from pipelines.instruct.curate import InstructRecipe, curate_instructions, load_instruct_recipe
 from pipelines.instruct.schema import Conversation, Turn
-from pipelines.instruct.validate import Validator
+from pipelines.instruct.validator import Validator
 
 GOOD_Q = "Explique, em poucas palavras, por que o céu é azul durante o dia."
 GOOD_A = "A luz do Sol se espalha na atmosfera, e o azul se espalha mais do que as outras cores."

@@ -1,4 +1,9 @@
-"""The project's structural promises: the trainer never imports the curation stack, and the code is ruff clean."""
+"""The house's rules, checked: who may import whom, where each format fact lives, how big a room is.
+
+Floors (``docs/architecture.md``): the foundation ``garimpo/core`` imports only the standard library
+and numpy; ``pipelines/`` (curation) and ``train/`` + ``model/`` (the trainer) stand on it and never on
+each other; the CLI ``garimpo/cli`` and ``flows.py`` stand on top, and nothing below imports the CLI.
+"""
 
 from __future__ import annotations
 
@@ -10,41 +15,151 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-# What `pip install garimpo[train]` provides; train/ and model/ may import nothing else at module level.
-TRAIN_ROOTS = {"torch", "numpy", "model", "train", "garimpo"}
+STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 CURATION_ONLY = {"pipelines", "prefect", "datatrove", "fasttext", "datasketch", "pyarrow", "spacy", "ftfy"}
+MAX_LINES = 400
+# Every literal of the shard format, special tokens included: each may appear in library code only in
+# the formats module (docstrings and comments do not count).
+FORMAT_LITERALS = {
+    "<|endoftext|>",
+    "<|system|>",
+    "<|query|>",
+    "<|answer|>",
+    "<|think|>",
+    "<|context|>",
+    "<u2",
+    "<u8",
+    "sft-",
+    ".ds",
+    ".ds.index",
+    ".ds.loss",
+    "tokenizer.json",
+}
 
 
-def _imports(path: Path, top_level_only: bool) -> set[str]:
+def _library_files() -> list[Path]:
+    files = [REPO / "flows.py"]
+    for package in ("garimpo", "pipelines", "train", "model"):
+        files += sorted((REPO / package).rglob("*.py"))
+    return files
+
+
+def _module(path: Path) -> str:
+    rel = path.relative_to(REPO).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def _imports(path: Path, top_level_only: bool = False) -> set[str]:
+    """Dotted names of every module ``path`` imports (``from a.b import c`` gives ``a.b`` and ``a.b.c``)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     nodes = tree.body if top_level_only else list(ast.walk(tree))
-    names = set()
+    names: set[str] = set()
     for node in nodes:
         if isinstance(node, ast.Import):
-            names.update(a.name.split(".")[0] for a in node.names)
+            names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
     return names
 
 
+def _roots(names: set[str]) -> set[str]:
+    return {n.split(".")[0] for n in names}
+
+
+def _is_cli(name: str) -> bool:
+    return name == "garimpo.cli" or name.startswith("garimpo.cli.")
+
+
+def _under(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def test_the_foundation_needs_only_the_standard_library_and_numpy() -> None:
+    for path in sorted((REPO / "garimpo" / "core").rglob("*.py")):
+        names = _imports(path)
+        foreign = {n for n in names if n.split(".")[0] not in STDLIB | {"numpy", "garimpo"}}
+        assert not foreign, f"{path} imports {foreign}"
+        upward = {
+            n
+            for n in names
+            if _under(n, "garimpo") and not _under(n, "garimpo.core") and n not in ("garimpo", "garimpo.__version__")
+        }
+        assert not upward, f"{path} (foundation) imports {upward}"
+
+
 @pytest.mark.parametrize("package", ["train", "model"])
-def test_trainer_never_imports_the_curation_stack(package: str) -> None:
+def test_trainer_never_imports_the_curation_stack_or_the_cli(package: str) -> None:
+    allowed = {"torch", "numpy", "model"} | ({"train", "garimpo"} if package == "train" else set())
     for path in sorted((REPO / package).rglob("*.py")):
-        anywhere = _imports(path, top_level_only=False)
-        assert not anywhere & CURATION_ONLY, f"{path} imports {anywhere & CURATION_ONLY}"
-        top = _imports(path, top_level_only=True) - set(sys.stdlib_module_names) - {"__future__"}
-        assert top <= TRAIN_ROOTS, f"{path} imports {top - TRAIN_ROOTS} at module level"
+        anywhere = _imports(path)
+        assert not _roots(anywhere) & CURATION_ONLY, f"{path} imports {_roots(anywhere) & CURATION_ONLY}"
+        assert not [n for n in anywhere if _under(n, "garimpo") and not _under(n, "garimpo.core")], path
+        top = _roots(_imports(path, top_level_only=True)) - STDLIB
+        assert top <= allowed, f"{path} imports {top - allowed} at module level"
 
 
-def test_artifact_store_needs_only_the_standard_library() -> None:
-    top = _imports(REPO / "garimpo" / "artifacts.py", top_level_only=False)
-    assert top - set(sys.stdlib_module_names) - {"__future__", "garimpo"} == set()
+def test_curation_never_imports_the_trainer_or_the_cli() -> None:
+    for path in sorted((REPO / "pipelines").rglob("*.py")):
+        names = _imports(path)
+        assert not _roots(names) & {"train", "model", "flows"}, f"{path} imports the trainer or flows"
+        assert not [n for n in names if _is_cli(n)], f"{path} imports the CLI"
 
 
-def test_library_code_never_imports_prefect() -> None:
-    for package in ("pipelines", "train", "model", "garimpo"):
-        for path in sorted((REPO / package).rglob("*.py")):
-            assert "prefect" not in _imports(path, top_level_only=False), f"{path} imports prefect"
+def test_nothing_below_the_cli_imports_it_and_no_library_module_parses_arguments() -> None:
+    for path in _library_files():
+        if _is_cli(_module(path)) or _module(path) == "garimpo.__main__":
+            continue
+        names = _imports(path)
+        assert not [n for n in names if _is_cli(n)], f"{path} imports the CLI"
+        assert "argparse" not in names, f"{path} parses command-line arguments: that belongs in garimpo/cli"
+
+
+def test_library_code_never_imports_prefect_and_never_edits_sys_path() -> None:
+    for path in _library_files():
+        if path.name == "flows.py":
+            continue
+        assert "prefect" not in _roots(_imports(path)), f"{path} imports prefect"
+    for path in [*_library_files(), *sorted((REPO / "tests").rglob("*.py"))]:
+        if path == Path(__file__):
+            continue
+        assert "sys.path" not in path.read_text(), f"{path} edits sys.path"
+
+
+def _string_constants(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    }
+
+
+def test_every_shard_format_fact_is_written_once_in_the_formats_module() -> None:
+    formats = REPO / "garimpo" / "core" / "formats.py"
+    assert _string_constants(formats) | {".ds.index", ".ds.loss"} >= FORMAT_LITERALS
+    for path in _library_files():
+        if path == formats:
+            continue
+        found = _string_constants(path) & FORMAT_LITERALS
+        assert not found, f"{path} spells the shard format itself: {sorted(found)} (import garimpo.core.formats)"
+
+
+def test_no_room_is_too_big_without_saying_why() -> None:
+    for path in [*_library_files(), *sorted((REPO / "bench").glob("*.py"))]:
+        lines = len(path.read_text().splitlines())
+        if lines > MAX_LINES:
+            doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+            assert f"over {MAX_LINES} lines" in doc, f"{path} has {lines} lines and no reason in its docstring"
 
 
 def test_ruff_is_clean() -> None:

@@ -4,7 +4,6 @@ shard version that keeps the previous tokenizer (so training can continue on it)
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ pytestmark = pytest.mark.slow
 
 
 def test_rebuild_is_a_no_op_until_a_source_changes(tmp_path: Path) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from flows import RebuildShardsParams, rebuild_shards
     from garimpo.core import ArtifactStore
     from pipelines.sample_corpus import write_sample_corpus

@@ -30,7 +30,7 @@ from garimpo.core import LATEST, MANIFEST, ArtifactError, ArtifactStore, Manifes
 from garimpo.core.store import TMP_PREFIX
 from pipelines.curate import publish_corpus
 from pipelines.sample_corpus import write_sample_corpus
-from pipelines.shards import build_shards
+from pipelines.shards import build_shards, load_shard_settings
 from pipelines.tokenizer import publish_tokenizer
 from train.checkpoint import load_checkpoint
 from train.config import TrainConfig
@@ -50,7 +50,8 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Manifest]
         store, "safe", sorted(p for p in inputs.glob("*.jsonl") if p.name != "instruct.jsonl")
     )
     tokenizer = publish_tokenizer(store, "safe", corpus, vocab_size=512)
-    shards = build_shards(store, "safe", corpus, tokenizer, val_fraction=0.2, max_tokens_per_shard=4000)
+    settings = load_shard_settings().replace(val_fraction=0.2, max_tokens_per_shard=4000)
+    shards = build_shards(store, "safe", corpus, tokenizer, settings=settings)
     return store.root, shards
 
 
@@ -65,7 +66,7 @@ def copy(published: tuple[Path, Manifest], tmp_path: Path) -> tuple[Path, Manife
 
 def cli_verify(root: Path, ref: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "garimpo.cli", "--artifacts", str(root), "artifacts", "verify", ref],
+        [sys.executable, "-m", "garimpo", "--artifacts", str(root), "artifacts", "verify", ref],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -75,7 +76,7 @@ def cli_verify(root: Path, ref: str) -> subprocess.CompletedProcess:
 
 
 def tiny_config(**changes: Any) -> TrainConfig:
-    cfg = TrainConfig.from_toml(REPO / "configs" / "train" / "tiny.toml")
+    cfg = TrainConfig.from_toml("tiny")
     settings = {"max_steps": 2, "eval_every": 0, "eval_windows": 2, "eval_sample_tokens": 0, "device": "cpu"}
     for key, value in {**settings, **changes}.items():
         setattr(cfg, key, value)

@@ -1,6 +1,6 @@
 """Hostile inputs end as rejections with their reason, good items beside them survive, memory stays flat.
 
-The corpus of ``pipelines.hostile_corpus`` (invalid UTF-8, NUL bytes, one huge line, truncated
+The corpus of ``tests.fixtures.hostile_corpus`` (invalid UTF-8, NUL bytes, one huge line, truncated
 archives, rows of the wrong shape, binaries named ``.txt``, corrupt/encrypted/image-only PDFs, pages
 with no body or 100 000 nested divs, damaged WARCs, control tokens in instruction data) goes through
 ``pipelines.sources.write_jsonl`` with declared formats, then ``pipelines.curate.curate``; its
@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.hostile_corpus import CONTROL_TOKEN, SOURCE_PREFIX, write_hostile_corpus
+from tests.fixtures.hostile_corpus import CONTROL_TOKEN, SOURCE_PREFIX, write_hostile_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 BIG_LINE_MB = 8

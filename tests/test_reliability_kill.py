@@ -48,11 +48,12 @@ print(publish_corpus(store, "kill", inputs, work_dir=work).fingerprint, flush=Tr
 SHARDS = """
 import sys
 from garimpo.core import ArtifactStore
-from pipelines.shards import build_shards
+from pipelines.shards import build_shards, load_shard_settings
 store = ArtifactStore(sys.argv[1])
 corpus, tokenizer = store.load_ref(sys.argv[2]), store.load_ref(sys.argv[3])
+settings = load_shard_settings().replace(val_fraction=0.1, max_tokens_per_shard=int(sys.argv[4]))
 print("ready", flush=True)
-m = build_shards(store, "kill", corpus, tokenizer, val_fraction=0.1, max_tokens_per_shard=int(sys.argv[4]))
+m = build_shards(store, "kill", corpus, tokenizer, settings=settings)
 print(m.fingerprint, flush=True)
 """
 

@@ -9,8 +9,8 @@ import pytest
 from datatrove.utils.dataset import DatatroveFolderDataset
 
 from garimpo.core import ArtifactStore, Manifest, verify
-from garimpo.core.formats import SPECIAL_TOKENS, TOKENIZER_FILE
-from pipelines.shards import ShardWriter, build_shards, read_documents, validation_ids
+from garimpo.core.formats import SPECIAL_TOKENS, TOKENIZER_FILE, ShardWriter, read_documents
+from pipelines.shards import build_shards, load_shard_settings, validation_ids
 from pipelines.tokenizer import load_tokenizer, publish_tokenizer
 from tests.test_tokenizer import publish_corpus, sample_texts
 
@@ -20,6 +20,7 @@ EXTRA_TEXTS = [
     "x",
 ]
 SHARD_LIMIT = 3000
+LIMITED = load_shard_settings().replace(max_tokens_per_shard=SHARD_LIMIT)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[ArtifactStore, Mani
 @pytest.fixture(scope="module")
 def shards(setup: tuple[ArtifactStore, Manifest, Manifest, list[str]]) -> Manifest:
     store, corpus, tokenizer, _ = setup
-    return build_shards(store, "one", corpus, tokenizer, val_fraction=0.1, max_tokens_per_shard=SHARD_LIMIT)
+    return build_shards(store, "one", corpus, tokenizer, settings=LIMITED.replace(val_fraction=0.1))
 
 
 def test_shards_decode_to_the_exact_documents_in_order(
@@ -125,8 +126,7 @@ def test_workers_do_not_change_the_output(
         "two",
         corpus,
         tokenizer,
-        val_fraction=0.1,
-        max_tokens_per_shard=SHARD_LIMIT,
+        settings=LIMITED.replace(val_fraction=0.1),
         workers=2,
         token_cache=False,  # every document is encoded by the worker processes
     )
@@ -139,9 +139,7 @@ def test_verify_detects_flipped_byte_and_truncation(
     setup: tuple[ArtifactStore, Manifest, Manifest, list[str]], tmp_path: Path
 ) -> None:
     _, corpus, tokenizer, _ = setup
-    manifest = build_shards(
-        ArtifactStore(tmp_path), "damaged", corpus, tokenizer, max_tokens_per_shard=SHARD_LIMIT
-    )
+    manifest = build_shards(ArtifactStore(tmp_path), "damaged", corpus, tokenizer, settings=LIMITED)
     assert verify(manifest) == []
     flipped = manifest.path_of("train_00000.ds")
     data = bytearray(flipped.read_bytes())

@@ -10,10 +10,17 @@ import pytest
 from tokenizers import Tokenizer
 
 from garimpo.core import ArtifactError, ArtifactStore, Manifest, verify
-from garimpo.core.formats import ANSWER_TOKEN, EOS_TOKEN, QUERY_TOKEN, THINK_TOKEN, TOKENIZER_FILE
+from garimpo.core.formats import (
+    ANSWER_TOKEN,
+    EOS_TOKEN,
+    QUERY_TOKEN,
+    THINK_TOKEN,
+    TOKENIZER_FILE,
+    read_documents,
+)
 from pipelines.instruct.render import render
 from pipelines.instruct.schema import Conversation, Turn
-from pipelines.shards import build_shards, read_documents, validation_ids
+from pipelines.shards import build_shards, load_shard_settings, validation_ids
 from pipelines.tokenizer import publish_tokenizer
 from tests.test_tokenizer import publish_corpus
 
@@ -83,7 +90,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Manifest, Manifest,
     tokenizer = publish_tokenizer(store, "pt", corpus, vocab_size=300)
     good = [json.dumps(c.to_dict(), ensure_ascii=False) for c in CONVERSATIONS]
     instruct = publish_instruct(store, [*good[:2], BAD_LINES[0], *good[2:], BAD_LINES[1]])
-    options = {"val_fraction": VAL_FRACTION, "max_tokens_per_shard": SHARD_LIMIT}
+    options = {
+        "settings": load_shard_settings().replace(val_fraction=VAL_FRACTION, max_tokens_per_shard=SHARD_LIMIT)
+    }
     plain = build_shards(store, "plain", corpus, tokenizer, **options)
     mixed = build_shards(store, "mixed", corpus, tokenizer, instruct, **options)
     return plain, mixed, Tokenizer.from_file(str(tokenizer.path_of(TOKENIZER_FILE)))

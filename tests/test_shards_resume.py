@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from garimpo.core import ArtifactStore, Manifest, verify
-from pipelines.shards import build_shards, copies, read_documents, validation_ids
+from garimpo.core.formats import read_documents
+from pipelines.shards import build_shards, copies, load_shard_settings, validation_ids
 from pipelines.tokenizer import publish_tokenizer
 from tests.test_tokenizer import sample_texts
 
@@ -25,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 SOURCES = ("web", "books", "forum")
 SHARD_LIMIT = 2000
 MIX = {"web": 1.0, "books": 2.5, "forum": 0.5}
+LIMITED = load_shard_settings().replace(max_tokens_per_shard=SHARD_LIMIT)
 
 
 def publish_sourced_corpus(store: ArtifactStore, docs: list[tuple[str, str, str]]) -> Manifest:
@@ -76,7 +78,7 @@ def test_an_interrupted_build_resumes_after_its_finished_shards(
     setup: tuple[ArtifactStore, Manifest, Manifest, list], tmp_path: Path
 ) -> None:
     _, corpus, tokenizer, _ = setup
-    options = {"max_tokens_per_shard": SHARD_LIMIT, "val_fraction": 0.1, "mix": MIX, "token_cache": False}
+    options = {"settings": LIMITED.replace(val_fraction=0.1, mix=MIX), "token_cache": False}
     reference = build_shards(ArtifactStore(tmp_path / "ref"), "s", corpus, tokenizer, **options)
     assert reference.extra["splits"]["train"]["files"] >= 5
 
@@ -115,14 +117,15 @@ def test_a_sigkilled_build_resumes_to_the_same_bytes(
         f"""
         import os, signal
         from garimpo.core import ArtifactStore, load_manifest
-        from pipelines.shards import build_shards
+        from pipelines.shards import build_shards, load_shard_settings
         done = []
         def kill(shard):
             done.append(shard)
             if len(done) == 2:
                 os.kill(os.getpid(), signal.SIGKILL)
         build_shards(ArtifactStore({str(store.root)!r}), "s", load_manifest({str(corpus.root)!r}),
-                     load_manifest({str(tokenizer.root)!r}), max_tokens_per_shard={SHARD_LIMIT},
+                     load_manifest({str(tokenizer.root)!r}),
+                     settings=load_shard_settings().replace(max_tokens_per_shard={SHARD_LIMIT}),
                      token_cache=False, progress=kill)
         """
     )
@@ -132,13 +135,13 @@ def test_a_sigkilled_build_resumes_to_the_same_bytes(
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     (work,) = (store.root / ".work" / "shards").iterdir()
     assert len(list((work / "done").glob("*.ds.json"))) == 2
-    resumed = build_shards(store, "s", corpus, tokenizer, max_tokens_per_shard=SHARD_LIMIT, token_cache=False)
+    resumed = build_shards(store, "s", corpus, tokenizer, settings=LIMITED, token_cache=False)
     reference = build_shards(
         ArtifactStore(tmp_path / "ref"),
         "s",
         corpus,
         tokenizer,
-        max_tokens_per_shard=SHARD_LIMIT,
+        settings=LIMITED,
         token_cache=False,
     )
     _same_result(resumed, reference)
@@ -150,15 +153,11 @@ def test_mix_is_deterministic_and_counted_per_source(
     setup: tuple[ArtifactStore, Manifest, Manifest, list], tmp_path: Path
 ) -> None:
     store, corpus, tokenizer, docs = setup
-    plain = build_shards(store, "plain", corpus, tokenizer, max_tokens_per_shard=SHARD_LIMIT)
-    mixed = build_shards(store, "mixed", corpus, tokenizer, max_tokens_per_shard=SHARD_LIMIT, mix=MIX)
-    again = build_shards(
-        ArtifactStore(tmp_path), "m", corpus, tokenizer, max_tokens_per_shard=SHARD_LIMIT, mix=MIX
-    )
+    plain = build_shards(store, "plain", corpus, tokenizer, settings=LIMITED)
+    mixed = build_shards(store, "mixed", corpus, tokenizer, settings=LIMITED.replace(mix=MIX))
+    again = build_shards(ArtifactStore(tmp_path), "m", corpus, tokenizer, settings=LIMITED.replace(mix=MIX))
     _same_result(mixed, again)
-    other_seed = build_shards(
-        store, "seed", corpus, tokenizer, max_tokens_per_shard=SHARD_LIMIT, mix=MIX, mix_seed=1
-    )
+    other_seed = build_shards(store, "seed", corpus, tokenizer, settings=LIMITED.replace(mix=MIX, mix_seed=1))
     assert other_seed.fingerprint != mixed.fingerprint
     assert mixed.config["mix"] == MIX and plain.config["mix"] is None
 
@@ -191,13 +190,13 @@ def test_zero_weight_drops_a_source_and_bad_weights_are_refused(
     setup: tuple[ArtifactStore, Manifest, Manifest, list],
 ) -> None:
     store, corpus, tokenizer, docs = setup
-    m = build_shards(
-        store, "noforum", corpus, tokenizer, max_tokens_per_shard=SHARD_LIMIT, mix={"forum": 0.0}
-    )
+    m = build_shards(store, "noforum", corpus, tokenizer, settings=LIMITED.replace(mix={"forum": 0.0}))
     assert m.stats["mix"]["forum"]["documents_after"] == 0 < m.stats["mix"]["forum"]["tokens_before"]
     assert m.stats["documents"] == sum(1 for d in docs if d[2] != "forum")
     with pytest.raises(ValueError, match="mix weight"):
-        build_shards(store, "bad", corpus, tokenizer, mix={"web": -1.0})
+        build_shards(
+            store, "bad", corpus, tokenizer, settings=load_shard_settings().replace(mix={"web": -1.0})
+        )
 
 
 def test_rebuild_after_a_corpus_change_encodes_only_changed_documents(
@@ -205,19 +204,19 @@ def test_rebuild_after_a_corpus_change_encodes_only_changed_documents(
 ) -> None:
     _, corpus, tokenizer, docs = setup
     store = ArtifactStore(tmp_path)
-    first = build_shards(store, "s", corpus, tokenizer, max_tokens_per_shard=SHARD_LIMIT)
+    first = build_shards(store, "s", corpus, tokenizer, settings=LIMITED)
     assert first.stats["build"]["encoded"] + first.stats["build"]["from_cache"] == len(docs)
     changed = [(i, f"{text} Texto revisto número {n}.", s) for n, (i, text, s) in enumerate(docs[:5])]
     added = [("doc-new", "Um documento novo sobre o açaí de Belém do Pará.", "web")]
     edited = publish_sourced_corpus(store, [*changed, *docs[5:], *added])
-    cached = build_shards(store, "s", edited, tokenizer, max_tokens_per_shard=SHARD_LIMIT)
+    cached = build_shards(store, "s", edited, tokenizer, settings=LIMITED)
     assert cached.stats["build"] == {"encoded": 6, "from_cache": len(docs) - 5, "resumed_shards": 0}
     full = build_shards(
         ArtifactStore(tmp_path / "full"),
         "s",
         edited,
         tokenizer,
-        max_tokens_per_shard=SHARD_LIMIT,
+        settings=LIMITED,
         token_cache=False,
     )
     _same_result(cached, full)

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 from datatrove.data import Document
 
+from garimpo.core.settings import config_path
 from pipelines.curate import stage_steps
 from pipelines.recipe import DEFAULT_RECIPE, load_recipe, recipe_from_dict
 from pipelines.stages.dedup import Deduplicator
@@ -46,7 +47,7 @@ def run_step(step, docs: list[Document]) -> list[Document]:
 
 
 def test_recipe_loads_portuguese_thresholds_from_toml():
-    assert DEFAULT_RECIPE.is_file()
+    assert config_path("recipes", DEFAULT_RECIPE).is_file()
     assert RECIPE.language == "pt" and RECIPE.word_tokenizer == "por"
     assert "que" in RECIPE.gopher_quality.stop_words and "the" not in RECIPE.gopher_quality.stop_words
     assert RECIPE.gopher_repetition.top_n_grams[0] == (2, 0.371)

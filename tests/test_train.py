@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ import torch
 
 from garimpo.core import ArtifactError, ArtifactStore, Manifest
 from garimpo.core.fs import sha256_file
+from garimpo.core.settings import shipped_configs
 from model.gpt import GPT, GPTConfig
 from tests.train_shards import corpus, publish_shards, small_cfg
 from train.checkpoint import load_checkpoint
@@ -26,8 +26,6 @@ from train.data import BatchSampler, TokenStream, eval_batches, open_shards
 from train.sample import generate_text, load_model
 from train.tokenizer import Tokenizer
 from train.trainer import train
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -209,14 +207,14 @@ def test_generate_text_from_a_trained_run(store, shards):
 
 
 def test_shipped_configs_parse():
-    for path in sorted((REPO / "configs" / "train").glob("*.toml")):
-        cfg = TrainConfig.from_toml(path)
+    for name in shipped_configs("train"):
+        cfg = TrainConfig.from_toml(name)
         assert cfg.model_config(cfg.model.get("vocab_size", 32000)).seq_len == cfg.model["seq_len"]
-    assert {p.stem for p in (REPO / "configs" / "train").glob("*.toml")} >= {"tiny", "small", "portulino"}
+    assert set(shipped_configs("train")) >= {"tiny", "small", "portulino"}
 
 
 def test_tiny_config_trains_on_cpu(store, shards):
-    cfg = TrainConfig.from_toml(REPO / "configs" / "train" / "tiny.toml")
+    cfg = TrainConfig.from_toml("tiny")
     cfg.device = "cpu"
     result = train(cfg, "shards/demo", store.root, run_name="tiny-config")
     assert result.step == cfg.max_steps and result.final_val_loss is not None

@@ -57,9 +57,9 @@ def test_two_processes_agree_and_match_one_process(tmp_path):
     for name, batch in (("one.toml", 8), ("two.toml", 4)):
         (tmp_path / name).write_text(CONFIG.format(batch=batch))
     args = ["--artifacts", str(store.root), "train", "--shards", "shards/ddp", "--json"]
-    single = run_to_end([sys.executable, "-m", "train", *args, "--config", str(tmp_path / "one.toml")])
+    single = run_to_end([sys.executable, "-m", "garimpo", *args, "--config", str(tmp_path / "one.toml")])
 
-    launch = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "train"]
+    launch = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "garimpo"]
     out = subprocess.run(
         [*launch, *args, "--config", str(tmp_path / "two.toml"), "--run-name", "ddp-2"],
         cwd=REPO, env=env(), capture_output=True, text=True, timeout=180,

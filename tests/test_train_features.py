@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 import torch
 
+from garimpo.cli import main as cli_main
 from garimpo.core import ArtifactError
 from model.gpt import GPT
 from tests.train_shards import OBJECTS, SUBJECTS, VERBS, corpus, publish_shards, small_cfg
 from train.checkpoint import load_checkpoint
-from train.cli import main as cli_main
 from train.data import BatchSampler, TokenStream
 from train.optim import lr_factor, orthogonalize
 from train.sample import generate_text, load_model

@@ -1,6 +1,6 @@
 """Exact resume after SIGKILL: a run killed at random moments (one of them while a checkpoint is being
 written) and started again each time ends with the same per-step losses, bit for bit, as a run that
-was never interrupted. Runs ``python -m train`` in subprocesses on CPU with one thread each, so both
+was never interrupted. Runs ``python -m garimpo train`` in subprocesses on CPU with one thread each, so both
 runs do the same float operations in the same order.
 """
 
@@ -41,7 +41,7 @@ device = "cpu"
 
 def command(artifacts: Path, config: Path, run_name: str) -> list[str]:
     return [
-        sys.executable, "-m", "train", "--artifacts", str(artifacts), "train",
+        sys.executable, "-m", "garimpo", "--artifacts", str(artifacts), "train",
         "--shards", "shards/kill", "--config", str(config), "--run-name", run_name, "--json",
     ]  # fmt: skip
 

@@ -18,8 +18,6 @@ the temporary file such a kill leaves behind is removed when the run starts agai
 
 from __future__ import annotations
 
-import json
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -28,10 +26,11 @@ import numpy as np
 import torch
 
 from garimpo.core import ArtifactError
+from garimpo.core.fs import atomic_path, write_json_atomic, write_text_atomic
+from garimpo.core.manifest import RUN_JSON
 
 LATEST = "latest"
 BEST = "best.pt"
-RUN_JSON = "run.json"
 FORMAT_VERSION = 1
 
 
@@ -39,22 +38,9 @@ def checkpoint_name(step: int) -> str:
     return f"step_{step:07d}.pt"
 
 
-def _replace_atomic(tmp: Path, final: Path) -> None:
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    _replace_atomic(tmp, path)
-
-
 def _save_atomic(state: dict[str, Any], final: Path) -> None:
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    torch.save({"format_version": FORMAT_VERSION, **state}, tmp)
-    _replace_atomic(tmp, final)
+    with atomic_path(final) as tmp:
+        torch.save({"format_version": FORMAT_VERSION, **state}, tmp)
 
 
 def save_checkpoint(run_dir: Path, step: int, state: dict[str, Any], keep: int) -> Path:
@@ -72,14 +58,6 @@ def save_best(run_dir: Path, state: dict[str, Any]) -> Path:
     """Write ``state`` as ``best.pt`` (the caller decides it is the best so far)."""
     _save_atomic(state, run_dir / BEST)
     return run_dir / BEST
-
-
-def remove_partial_files(run_dir: Path) -> list[Path]:
-    """Delete the temporary files a run killed while writing left behind; returns them."""
-    stale = sorted(run_dir.glob(".*.tmp"))
-    for path in stale:
-        path.unlink()
-    return stale
 
 
 def list_checkpoints(run_dir: Path) -> list[Path]:
@@ -143,4 +121,4 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def write_run_json(run_dir: Path, info: dict[str, Any]) -> None:
-    write_text_atomic(run_dir / RUN_JSON, json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+    write_json_atomic(run_dir / RUN_JSON, info)

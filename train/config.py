@@ -2,17 +2,21 @@
 
 A file has two tables: ``[model]`` picks a preset from ``model.gpt.PRESETS`` and may override any
 ``GPTConfig`` field (``vocab_size`` defaults to the shards' vocabulary), and ``[train]`` sets the
-fields of ``TrainConfig``. Unknown keys are errors, so a typo never silently falls back to a default.
+fields of ``TrainConfig``. Unknown keys are errors naming the key and the file, so a typo never
+silently falls back to a default. A config is a path or the name of a shipped one
+(``garimpo/configs/train/<name>.toml``: ``tiny``, ``small``, ``portulino``).
 """
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from garimpo.core import settings
 from model.gpt import GPTConfig
+
+DEFAULT_CONFIG = "tiny"  # the shipped config a run uses when none is named
 
 
 @dataclass
@@ -90,25 +94,26 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown training settings {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
+    def from_dict(cls, d: dict[str, Any], origin: str = "training settings") -> TrainConfig:
+        """Build from a ``[train]`` table (with ``model``); an unknown key is an error naming it and ``origin``."""
+        return settings.from_dict(cls, d, origin)
 
     @classmethod
-    def from_toml(cls, path: str | Path, **overrides: Any) -> TrainConfig:
-        """Read ``[model]`` and ``[train]`` tables from a TOML file.
+    def from_toml(cls, path_or_name: str | Path = DEFAULT_CONFIG, **overrides: Any) -> TrainConfig:
+        """Read ``[model]`` and ``[train]`` tables from a TOML file or a shipped config's name.
 
         ``overrides`` replace ``[train]`` settings (command-line and flow options); ``None`` values are
         ignored so callers can pass their optional flags straight through.
         """
-        data = tomllib.loads(Path(path).read_text())
+        path = settings.config_path("train", path_or_name)
+        data = settings.read_toml(path)
         unknown = set(data) - {"model", "train"}
         if unknown:
             raise ValueError(f"{path}: unknown tables {sorted(unknown)}; expected [model] and [train]")
         model = dict(data.get("model", {}))
-        GPTConfig.preset(model.get("preset", "tiny"), **{k: v for k, v in model.items() if k != "preset"})
+        try:
+            GPTConfig.preset(model.get("preset", "tiny"), **{k: v for k, v in model.items() if k != "preset"})
+        except ValueError as e:
+            raise ValueError(f"{path} [model]: {e}") from e
         given = {k: v for k, v in overrides.items() if v is not None}
-        return cls.from_dict({**data.get("train", {}), **given, "model": model})
+        return cls.from_dict({**data.get("train", {}), **given, "model": model}, f"{path} [train]")

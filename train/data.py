@@ -1,7 +1,7 @@
 """Token shards in, ``(x, y, loss_mask)`` batches out: the trainer's only view of the data.
 
 The trainer reads nothing but a shards manifest and the files it lists (format in
-``docs/formats.md``). ``open_shards`` loads the manifest and refuses it unless every file has its
+``docs/formats.md``), through ``garimpo.core.formats``, the module the shard writer uses too. ``open_shards`` loads the manifest and refuses it unless every file has its
 recorded size and sha256 and the extra fields say uint16 tokens: training for days on a truncated or
 altered shard is the expensive way to find out.
 
@@ -30,10 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from garimpo.core import ArtifactError, ArtifactStore, Manifest, load_manifest, verify_or_raise
-
-TOKEN_DTYPE = np.dtype("<u2")
-INDEX_DTYPE = np.dtype("<u8")
+from garimpo.core import MANIFEST, ArtifactError, ArtifactStore, Manifest, load_manifest, verify_or_raise
+from garimpo.core.formats import check_manifest, open_loss, open_tokens, shard_entries
 
 
 def open_shards(shards: str | Path, artifacts_root: str | Path = "artifacts") -> Manifest:
@@ -43,22 +41,15 @@ def open_shards(shards: str | Path, artifacts_root: str | Path = "artifacts") ->
     the problem when a file is missing, truncated or altered, or the manifest is not uint16 shards.
     """
     path = Path(shards)
-    if (path / "manifest.json").is_file() or path.name == "manifest.json":
+    if (path / MANIFEST).is_file() or path.name == MANIFEST:
         manifest = load_manifest(path)
     else:
         ref = str(shards).strip("/")
         if not ref.startswith("shards/"):
             ref = "shards/" + ref
         manifest = ArtifactStore(artifacts_root).load_ref(ref)
-    if manifest.kind != "shards":
-        raise ArtifactError(f"{manifest.ref} is a {manifest.kind!r} artifact, not shards")
+    check_manifest(manifest)
     verify_or_raise(manifest)
-    dtype = manifest.extra.get("dtype")
-    if dtype != "uint16":
-        raise ArtifactError(f"{manifest.ref}: token dtype {dtype!r} is not supported (expected 'uint16')")
-    vocab = manifest.extra.get("vocab_size")
-    if not isinstance(vocab, int) or not 0 < vocab <= 65536:
-        raise ArtifactError(f"{manifest.ref}: vocab_size {vocab!r} must be an int in 1..65536 for uint16 ids")
     return manifest
 
 
@@ -73,57 +64,18 @@ class TokenStream:
 
     def __init__(self, manifest: Manifest, split: str, source: str | None = None) -> None:
         self.split, self.source = split, source
-        entries = sorted(
-            (
-                f
-                for f in manifest.files
-                if f.path.endswith(".ds")
-                and _split_of(f.path, f.extra) == split
-                and source in (None, source_of(f.path, f.extra))
-            ),
-            key=lambda f: f.path,
-        )
-        self.tokens: list[np.memmap] = []
-        self.loss: list[np.memmap | None] = []
-        for f in entries:
-            path = manifest.path_of(f)
-            if f.bytes == 0:
+        self.tokens: list[np.ndarray] = []
+        self.loss: list[np.ndarray | None] = []
+        for entry in shard_entries(manifest, split, source):
+            if entry.bytes == 0:
                 continue  # an empty shard holds no window (and an empty file cannot be mapped)
-            if f.bytes % TOKEN_DTYPE.itemsize:
-                raise ArtifactError(f"{manifest.ref}: {f.path} has an odd byte count {f.bytes}")
-            toks = np.memmap(path, dtype=TOKEN_DTYPE, mode="r")
-            self._check_index(manifest, f.path, len(toks))
-            self.tokens.append(toks)
-            self.loss.append(self._open_loss(manifest, f.path, len(toks)))
+            tokens = open_tokens(manifest, entry)
+            self.tokens.append(tokens)
+            self.loss.append(open_loss(manifest, entry, len(tokens)))
         sizes = np.array([len(t) for t in self.tokens], dtype=np.int64)
         self.starts = np.concatenate(([0], np.cumsum(sizes)))
         self.n_tokens = int(self.starts[-1])
         self.has_loss_mask = any(m is not None for m in self.loss)
-
-    @staticmethod
-    def _check_index(manifest: Manifest, ds_path: str, n_tokens: int) -> None:
-        index_path = ds_path + ".index"
-        try:
-            entry = manifest.file(index_path)
-        except ArtifactError:
-            return  # the index is optional for reading tokens; the trainer samples fixed windows
-        ends = np.fromfile(manifest.path_of(entry), dtype=INDEX_DTYPE)
-        if len(ends) and int(ends[-1]) != n_tokens:
-            raise ArtifactError(
-                f"{manifest.ref}: {index_path} ends at {int(ends[-1])} tokens but {ds_path} has {n_tokens}"
-            )
-
-    @staticmethod
-    def _open_loss(manifest: Manifest, ds_path: str, n_tokens: int) -> np.memmap | None:
-        try:
-            entry = manifest.file(ds_path + ".loss")
-        except ArtifactError:
-            return None
-        if entry.bytes != n_tokens:
-            raise ArtifactError(
-                f"{manifest.ref}: {entry.path} has {entry.bytes} bytes for {n_tokens} tokens (1 byte each)"
-            )
-        return np.memmap(manifest.path_of(entry), dtype=np.uint8, mode="r")
 
     def read(self, start: int, length: int) -> tuple[np.ndarray, np.ndarray]:
         """Tokens ``[start, start+length)`` as int64 and their loss flags as bool (all True if none)."""
@@ -144,26 +96,6 @@ class TokenStream:
         """Inputs, next-token targets and the targets' loss flags for one window."""
         toks, keep = self.read(start, seq_len + 1)
         return toks[:-1], toks[1:], keep[1:]
-
-
-def _split_of(path: str, extra: dict) -> str:
-    """The split a shard file belongs to: the manifest's ``split`` field, else its name prefix."""
-    return extra.get("split") or Path(path).name.rsplit("_", 1)[0].removeprefix("sft-")
-
-
-def source_of(path: str, extra: dict) -> str:
-    """The source of a shard file: the manifest's ``source`` field, else ``instruct`` for ``sft-*``."""
-    return extra.get("source") or ("instruct" if Path(path).name.startswith("sft-") else "text")
-
-
-def sources(manifest: Manifest, split: str) -> list[str]:
-    """The sources with at least one token in ``split``, sorted."""
-    found = {
-        source_of(f.path, f.extra)
-        for f in manifest.files
-        if f.path.endswith(".ds") and f.bytes and _split_of(f.path, f.extra) == split
-    }
-    return sorted(found)
 
 
 @dataclass

@@ -19,12 +19,11 @@ import torch
 import torch.nn.functional as F
 
 from garimpo.core import Manifest
+from garimpo.core.formats import EOS_TOKEN, sources
 from model.gpt import GPT
-from train.data import Batch, TokenStream, eval_batches, sources
+from train.data import Batch, TokenStream, eval_batches
 from train.device import autocast
 from train.tokenizer import Tokenizer
-
-EOS = "<|endoftext|>"
 
 
 def val_sets(manifest: Manifest, n_windows: int, batch_size: int, seq_len: int) -> dict[str, list[Batch]]:
@@ -89,7 +88,7 @@ def token_byte_table(tokenizer: Tokenizer, vocab_size: int) -> torch.Tensor:
 @torch.no_grad()
 def greedy_samples(model: GPT, tokenizer: Tokenizer, prompts: list[str], max_new_tokens: int) -> list[dict]:
     """Greedy continuations of fixed prompts (no randomness, so training's RNG streams are untouched)."""
-    eos = tokenizer.token_to_id(EOS)
+    eos = tokenizer.token_to_id(EOS_TOKEN)
     was_training = model.training
     model.eval()
     out = []

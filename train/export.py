@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from garimpo.core.formats import EOS_TOKEN
 from model.export_hf import export_hf
 from train.checkpoint import BEST
-from train.sample import EOS, load_model, run_tokenizer
+from train.sample import load_model, run_tokenizer
 
 
 def export_run(run_dir_or_checkpoint: str | Path, out_dir: str | Path, best: bool = False) -> Path:
@@ -25,7 +26,7 @@ def export_run(run_dir_or_checkpoint: str | Path, out_dir: str | Path, best: boo
         source = (source if source.is_dir() else source.parent) / BEST
     model, state = load_model(source)
     tok = run_tokenizer(source, state)
-    out = export_hf(model, out_dir, tok.path, tok.token_to_id(EOS))
+    out = export_hf(model, out_dir, tok.path, tok.token_to_id(EOS_TOKEN), eos_token=EOS_TOKEN)
     info = {"step": state["step"], "tokens_seen": state["tokens_seen"], "lineage": state["lineage"]}
     (out / "garimpo.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
     return out

@@ -21,7 +21,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from train.checkpoint import write_text_atomic
+from garimpo.core.fs import atomic_path, write_text_atomic
 
 METRICS = "metrics.jsonl"
 PLOT = "loss.png"
@@ -133,6 +133,5 @@ def write_loss_png(path: Path, train: list[list[float]], val: list[list[float]],
 
     png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
     png += chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(png)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(png)

@@ -18,13 +18,18 @@ from pathlib import Path
 import torch
 
 from garimpo.core import ArtifactError
+from garimpo.core.formats import (
+    ANSWER_TOKEN,
+    EOS_TOKEN,
+    QUERY_TOKEN,
+    SYSTEM_TOKEN,
+    THINK_TOKEN,
+    TOKENIZER_FILE,
+)
 from garimpo.core.fs import sha256_file
 from model.gpt import GPT, GPTConfig
 from train.checkpoint import load_checkpoint
 from train.tokenizer import Tokenizer
-
-EOS = "<|endoftext|>"
-SYSTEM, QUERY, ANSWER, THINK = "<|system|>", "<|query|>", "<|answer|>", "<|think|>"
 
 
 def load_model(run_dir_or_checkpoint: str | Path, device: str = "cpu") -> tuple[GPT, dict]:
@@ -39,9 +44,9 @@ def run_tokenizer(run_dir_or_checkpoint: str | Path, state: dict) -> Tokenizer:
     """The run's copy of the shards' tokenizer, checked against the sha256 in the checkpoint."""
     path = Path(run_dir_or_checkpoint)
     run_dir = path if path.is_dir() else path.parent
-    tok_path = run_dir / "tokenizer.json"
+    tok_path = run_dir / TOKENIZER_FILE
     if not tok_path.is_file():
-        raise ArtifactError(f"{run_dir} has no tokenizer.json (the shards named no tokenizer_file)")
+        raise ArtifactError(f"{run_dir} has no {TOKENIZER_FILE} (the shards named no tokenizer_file)")
     expected = state["lineage"].get("tokenizer_sha256")
     if expected and sha256_file(tok_path) != expected:
         raise ArtifactError(f"{tok_path} does not match the tokenizer_sha256 the run trained with")
@@ -63,16 +68,19 @@ def generate_text(
     """Continue ``prompt`` (or, with ``chat``, answer it) with the model of a run folder or checkpoint."""
     model, state = load_model(run_dir_or_checkpoint, device)
     tok = run_tokenizer(run_dir_or_checkpoint, state)
-    special = {name: tok.token_to_id(name) for name in (EOS, SYSTEM, QUERY, ANSWER, THINK)}
-    needed = (EOS, QUERY, ANSWER) if chat else (EOS,)
+    special = {
+        name: tok.token_to_id(name)
+        for name in (EOS_TOKEN, SYSTEM_TOKEN, QUERY_TOKEN, ANSWER_TOKEN, THINK_TOKEN)
+    }
+    needed = (EOS_TOKEN, QUERY_TOKEN, ANSWER_TOKEN) if chat else (EOS_TOKEN,)
     missing = [name for name in needed if special[name] is None]
     if missing:
         raise ArtifactError(f"{tok.path} lacks the special token(s) {missing}")
-    eos = special[EOS]
+    eos, query, think = special[EOS_TOKEN], special[QUERY_TOKEN], special[THINK_TOKEN]
     if chat:
-        head = [eos, special[SYSTEM], *tok.encode(system)] if system else [eos]
-        ids = [*head, special[QUERY], *tok.encode(prompt), special[ANSWER]]
-        stops = {eos, special[QUERY]}
+        head = [eos, special[SYSTEM_TOKEN], *tok.encode(system)] if system else [eos]
+        ids = [*head, query, *tok.encode(prompt), special[ANSWER_TOKEN]]
+        stops = {eos, query}
     else:
         ids, stops = [eos, *tok.encode(prompt)], {eos}
     ids = ids[-max(1, model.cfg.seq_len - max_new_tokens) :]  # keep the end of an over-long prompt
@@ -86,7 +94,7 @@ def generate_text(
             stop_token=stops,
             seed=seed,
         )
-    if chat and special[THINK] in new[:1]:  # <|think|> ... <|think|> answer: keep the answer
+    if chat and think in new[:1]:  # <|think|> ... <|think|> answer: keep the answer
         rest = new[1:]
-        new = rest[rest.index(special[THINK]) + 1 :] if special[THINK] in rest else []
+        new = rest[rest.index(think) + 1 :] if think in rest else []
     return tok.decode(new, skip_special_tokens=True)

@@ -33,14 +33,14 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from garimpo.core import ArtifactError, Manifest
-from garimpo.core.fs import sha256_file
+from garimpo.core.formats import TOKENIZER_FILE, sources
+from garimpo.core.fs import remove_partial_files, sha256_file
 from garimpo.core.manifest import code_version
 from model.gpt import GPT, GPTConfig
 from train.checkpoint import (
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
-    remove_partial_files,
     rng_state,
     save_best,
     save_checkpoint,
@@ -48,7 +48,7 @@ from train.checkpoint import (
     write_run_json,
 )
 from train.config import TrainConfig
-from train.data import BatchSampler, TokenStream, open_shards, sources
+from train.data import BatchSampler, TokenStream, open_shards
 from train.device import World, all_sum, autocast, barrier, init_world, pick_precision
 from train.evaluate import evaluate, greedy_samples, token_byte_table, val_sets
 from train.optim import build_optimizer, lr_factor, param_groups, set_lr
@@ -156,8 +156,8 @@ def train(
         remove_partial_files(run_dir)
     runlog = RunLog(run_dir, step if found is not None else None) if world.main else None
     val_set = val_sets(manifest, cfg.eval_windows, cfg.batch_size, seq_len) if world.main else {}
-    has_tokenizer = world.main and (run_dir / "tokenizer.json").is_file()
-    tokenizer = Tokenizer(run_dir / "tokenizer.json") if has_tokenizer else None
+    has_tokenizer = world.main and (run_dir / TOKENIZER_FILE).is_file()
+    tokenizer = Tokenizer(run_dir / TOKENIZER_FILE) if has_tokenizer else None
     token_bytes = token_byte_table(tokenizer, model_cfg.vocab_size) if tokenizer else None
     mix_info = {n: {"weight": weights.get(n, 0.0), "train_tokens": s.n_tokens} for n, s in streams.items()}
 
@@ -370,7 +370,7 @@ def _start_run_dir(run_dir: Path, manifest: Manifest) -> None:
         log.warning("%s names no tokenizer_file; sampling from this run will need one", manifest.ref)
         return
     src = manifest.path_of(manifest.file(name))
-    shutil.copyfile(src, run_dir / "tokenizer.json")
+    shutil.copyfile(src, run_dir / TOKENIZER_FILE)
     expected = manifest.extra.get("tokenizer_sha256")
-    if expected and sha256_file(run_dir / "tokenizer.json") != expected:
+    if expected and sha256_file(run_dir / TOKENIZER_FILE) != expected:
         raise ArtifactError(f"{manifest.ref}: {name} does not match tokenizer_sha256 {expected}")

@@ -20,6 +20,7 @@ from garimpo.core.errors import ArtifactError
 
 OWNER_FILE = "owner"  # in a work folder: the pid of the build that uses it
 TRASH_PREFIX = ".trash-"
+PARTIAL_GLOB = ".*.tmp"  # what `atomic_path` leaves behind when its process is killed mid-write
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -38,7 +39,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     A reader sees the old file or the new one, never a torn one; on error the temporary is removed.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # matches PARTIAL_GLOB
     try:
         yield tmp
         with open(tmp, "rb+") as f:
@@ -48,6 +49,14 @@ def atomic_path(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def remove_partial_files(folder: Path) -> list[Path]:
+    """Delete the temporaries that writers killed inside `atomic_path` left in ``folder``; return them."""
+    stale = sorted(folder.glob(PARTIAL_GLOB))
+    for path in stale:
+        path.unlink()
+    return stale
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import time
-import tomllib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from garimpo.core import ArtifactStore, Manifest
+from garimpo.core.settings import config_path, load_settings
 from pipelines.instruct.readers import RecordError, iter_records, to_conversation
-from pipelines.instruct.validate import Validator
+from pipelines.instruct.validator import Validator
 
-DEFAULT_RECIPE = Path(__file__).resolve().parents[2] / "configs" / "recipes" / "instruct.toml"
+DEFAULT_RECIPE = "instruct"  # the shipped garimpo/configs/recipes/instruct.toml
 
 
 @dataclass
@@ -44,15 +44,11 @@ class InstructRecipe:
         return next((opts for glob, opts in self.sources.items() if fnmatch.fnmatch(path.name, glob)), {})
 
 
-def load_instruct_recipe(path: Path = DEFAULT_RECIPE) -> InstructRecipe:
-    """Read an `InstructRecipe` from TOML (`configs/recipes/instruct.toml` by default)."""
-    data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    return InstructRecipe(
-        name=data.get("name", "instruct"),
-        languages=list(data.get("languages", ["pt"])),
-        sources=dict(data.get("sources", {})),
-        rules=dict(data.get("rules", {})),
-    )
+def load_instruct_recipe(path: str | Path = DEFAULT_RECIPE) -> InstructRecipe:
+    """Read an `InstructRecipe`: a shipped name (``instruct``) or a TOML path. Unknown keys are errors
+    naming the key and the file, as for every settings file."""
+    path = config_path("recipes", path)
+    return load_settings(InstructRecipe, path)
 
 
 def record_id(record: Any, path: Path, number: int) -> str:

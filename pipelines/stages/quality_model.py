@@ -18,7 +18,6 @@ vocabulary for nothing.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import random
@@ -32,7 +31,8 @@ from typing import Any
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from pipelines.recipe import QualityClassifierSettings, file_sha256
+from garimpo.core.fs import sha256_file
+from pipelines.recipe import QualityClassifierSettings
 
 POSITIVE = "__label__hq"
 NEGATIVE = "__label__lq"
@@ -108,7 +108,7 @@ class QualityModel:
     def __init__(self, path: Path, sha256: str = "") -> None:
         import fasttext
 
-        if sha256 and file_sha256(Path(path)) != sha256:
+        if sha256 and sha256_file(Path(path)) != sha256:
             raise ValueError(f"quality model {path} changed since the recipe was loaded")
         self.model = fasttext.load_model(str(path))
         if set(self.model.get_labels()) != {POSITIVE, NEGATIVE}:
@@ -157,39 +157,3 @@ def read_examples(path: Path) -> Iterator[str]:
             if not line.strip():
                 continue
             yield json.loads(line)["text"] if as_jsonl else line
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``quality-classifier train`` to a CLI's subcommands."""
-    parser = subparsers.add_parser("quality-classifier", help="train a fastText quality model (DCLM-style)")
-    actions = parser.add_subparsers(dest="quality_action", required=True)
-    train = actions.add_parser("train", help="train on files of good (positive) and other (negative) text")
-    train.add_argument("--positive", type=Path, nargs="+", required=True, help="text to keep: .txt or .jsonl")
-    train.add_argument("--negative", type=Path, nargs="+", required=True, help="text to drop: .txt or .jsonl")
-    train.add_argument("--out", type=Path, required=True, help="model file to write (.bin)")
-    train.add_argument("--epoch", type=int, default=DEFAULT_PARAMS["epoch"])
-    train.add_argument("--dim", type=int, default=DEFAULT_PARAMS["dim"])
-    train.add_argument("--word-ngrams", type=int, default=DEFAULT_PARAMS["wordNgrams"])
-    train.add_argument("--lr", type=float, default=DEFAULT_PARAMS["lr"])
-    train.add_argument(
-        "--bucket", type=int, default=DEFAULT_PARAMS["bucket"], help="word-bigram hash buckets"
-    )
-    train.add_argument("--seed", type=int, default=DEFAULT_PARAMS["seed"])
-    train.set_defaults(func=train_command)
-
-
-def train_command(args: argparse.Namespace) -> int:
-    """``garimpo quality-classifier train``: train, save, print the model path and its SHA-256."""
-    path = train_quality_classifier(
-        (t for p in args.positive for t in read_examples(p)),
-        (t for p in args.negative for t in read_examples(p)),
-        args.out,
-        epoch=args.epoch,
-        dim=args.dim,
-        wordNgrams=args.word_ngrams,
-        lr=args.lr,
-        bucket=args.bucket,
-        seed=args.seed,
-    )
-    print(json.dumps({"model": str(path), "sha256": file_sha256(path)}))
-    return 0

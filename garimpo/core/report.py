@@ -1,7 +1,9 @@
 """Plain-text summaries of what a run did: per-stage accounting, tokens written, loss, artifact paths.
 
-Used by the CLI and by the Prefect flows (which also publish the same rows as table artifacts), so
-the numbers a user reads in a terminal and in the Prefect UI come from one place.
+Part of the foundation because it reads the manifest stats layout (``docs/formats.md``) and needs
+only the standard library. Used by the CLI and by the Prefect flows (which also publish the same rows
+as table artifacts), so the numbers a user reads in a terminal and in the Prefect UI come from one
+place.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """`garimpo artifacts`: list, show, diff, verify, pin and garbage-collect the versions of a store.
 
-Kept apart from ``garimpo/cli.py`` so the store's maintenance commands live beside nothing but the
-store: this module imports only ``garimpo.artifacts`` and ``garimpo.report`` (standard library), so
-it works on a training box that installed only ``garimpo[train]``. ``gc`` is a dry run unless
-``--yes`` is given, because deleting data is the one thing the store cannot take back.
+This group imports only the foundation (``garimpo.core``), so it works on a training box that
+installed only ``garimpo[train]``. ``gc`` is a dry run unless ``--yes`` is given, because deleting
+data is the one thing the store cannot take back.
 """
 
 from __future__ import annotations
@@ -13,9 +12,10 @@ import json
 import sys
 from pathlib import Path
 
-from garimpo.core import KINDS, LATEST, ArtifactStore, Manifest, load_manifest, verify
+from garimpo.cli.common import store_of
+from garimpo.core import KINDS, LATEST, ArtifactStore, Manifest, gc, load_manifest, verify
 from garimpo.core.diff import diff_manifests
-from garimpo.report import format_table
+from garimpo.core.report import format_table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -59,17 +59,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.set_defaults(func=cmd_unpin)
 
 
-def _store(args: argparse.Namespace) -> ArtifactStore:
-    return ArtifactStore(args.artifacts)
-
-
 def _load(store: ArtifactStore, ref: str) -> Manifest:
     return load_manifest(ref) if Path(ref).is_dir() else store.load_ref(ref)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    store = _store(args)
-    pins = set(store.pins())
+    store = store_of(args)
+    pins = set(gc.pins(store))
     rows = []
     for kind in [args.kind] if args.kind else KINDS:
         if kind == "checkpoints":
@@ -92,14 +88,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    m = _load(_store(args), args.ref)
+    m = _load(store_of(args), args.ref)
     shown = {k: v for k, v in m.to_json().items() if k != "files" or args.files}
     print(json.dumps(shown, indent=2, ensure_ascii=False))
     return 0
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = store_of(args)
     print(
         json.dumps(diff_manifests(_load(store, args.a), _load(store, args.b)), indent=2, ensure_ascii=False)
     )
@@ -107,7 +103,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = store_of(args)
     manifests = (
         [_load(store, ref) for ref in args.refs]
         if args.refs
@@ -129,7 +125,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    plan = _store(args).gc(delete=args.yes, work=args.work, caches=args.caches)
+    plan = gc.collect(store_of(args), delete=args.yes, work=args.work, caches=args.caches)
     verb = "removed" if args.yes else "would remove"
     for ref, why in sorted(plan.keep.items()):
         print(f"keep    {ref}  ({why})")
@@ -146,10 +142,10 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 
 def cmd_pin(args: argparse.Namespace) -> int:
-    print(f"pinned {_store(args).pin(args.ref)}")
+    print(f"pinned {gc.pin(store_of(args), args.ref)}")
     return 0
 
 
 def cmd_unpin(args: argparse.Namespace) -> int:
-    print(f"unpinned {_store(args).unpin(args.ref)}")
+    print(f"unpinned {gc.unpin(store_of(args), args.ref)}")
     return 0

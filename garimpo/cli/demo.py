@@ -1,0 +1,73 @@
+"""`garimpo demo` and `garimpo serve`: the commands that run Prefect flows from `flows.py`.
+
+`flows` is a top-level module shipped in the wheel beside the packages, so these work from any
+folder after a plain ``pip install``; no path is patched to find it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+from garimpo.cli.common import quiet_datatrove, store_of
+from garimpo.core.report import format_table, stage_rows
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("demo", help="run the whole path on the shipped sample corpus through Prefect")
+    s.add_argument("--vocab-size", type=int, default=None, help="tokenizer size (default: the demo's)")
+    s.add_argument("--max-steps", type=int, default=None, help="override the training config's step count")
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("serve", help="serve the Prefect deployments (same as `python -m flows serve`)")
+    s.set_defaults(func=cmd_serve)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    quiet_datatrove()
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from flows import demo
+
+    t0 = time.time()
+    given = {"vocab_size": args.vocab_size} if args.vocab_size is not None else {}
+    out = demo(artifacts=args.artifacts, max_steps=args.max_steps, **given)
+    corpus, shards, result = out["corpus"], out["shards"], out["train"]
+    print("\n== garimpo demo summary ==")
+    print(format_table(stage_rows(corpus.stats)))
+    st = corpus.stats
+    print(
+        f"documents: in {st['documents_in']}, kept {st['documents_kept']}, rejected {st['documents_rejected']}"
+    )
+    if "instruct" in shards.stats:
+        ins = shards.stats["instruct"]
+        print(
+            f"instruction conversations rendered with loss masks: {ins['kept']} (skipped {ins['rejected']})"
+        )
+    sources = shards.extra.get("sources", {})
+    print(
+        "tokens written: "
+        + ", ".join(
+            f"{src}/{split} {v['tokens']}"
+            for src, sp in sorted(sources.items())
+            for split, v in sorted(sp.items())
+        )
+    )
+    print(f"step-0 loss {result['step0_loss']:.4f}; final val loss {result['final_val_loss']:.4f}")
+    print(f"sample: {result['prompt']!r} → {result['sample']!r}")
+    print("artifacts:")
+    print(f"  corpus      {corpus.root}")
+    print(f"  tokenizer   {store_of(args).load_ref(shards.parents['tokenizer']).root}")
+    print(f"  shards      {shards.root}")
+    print(f"  checkpoint  {result['checkpoint_path']}")
+    print(f"wall time {time.time() - t0:.1f} s")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from flows import serve_deployments
+
+    serve_deployments()
+    return 0

@@ -14,13 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from garimpo.core import ArtifactStore, Manifest
+from garimpo.core.formats import SPECIAL_TOKENS
 from garimpo.core.fs import sha256_file
 from train.config import TrainConfig
 from train.tokenizer import Tokenizer
 
-SPECIALS = ["<|endoftext|>", "<|system|>", "<|query|>", "<|answer|>", "<|think|>", "<|context|>"] + [
-    f"<|reserved_{i}|>" for i in range(10)
-]
+SPECIALS = list(SPECIAL_TOKENS)
 
 SUBJECTS = ["A menina", "O pescador", "A avó", "O garimpeiro", "A professora", "O menino", "A cidade"]
 VERBS = ["encontrou", "vendeu", "guardou", "procurou", "lavou", "perdeu", "contou"]

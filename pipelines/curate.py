@@ -164,6 +164,7 @@ def run_stage(
             pipeline, tasks=tasks, workers=tasks, logging_dir=stage_dir / "logs", config=executor
         ).run()
     entry = stage_counts(name, stage_dir / "kept", stage_dir / "rejects", n_in, time.perf_counter() - started)
+    stage_dir.mkdir(parents=True, exist_ok=True)  # a stage that received no document ran nothing
     (stage_dir / DONE).write_text(json.dumps(entry, indent=1))
     return entry
 

@@ -116,6 +116,8 @@ def cmd_curate(args: argparse.Namespace) -> int:
         executor=ExecutorConfig(kind=args.executor, ray_address=args.ray_address),
     )
     print(format_table(stage_rows(m.stats)))
+    if not m.stats.get("documents_kept"):
+        print(f"nothing was kept: all {m.stats.get('documents_in', 0)} input documents were rejected (see above)")
     print(f"published {m.ref} at {m.root}")
     return 0
 

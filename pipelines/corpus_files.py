@@ -10,8 +10,9 @@ which is what makes the same inputs give byte-identical files.
 
 from __future__ import annotations
 
+import itertools
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +34,17 @@ def schema(columns: Sequence[str]) -> pa.Schema:
 
 def write_corpus_files(
     out_dir: Path,
-    documents: Sequence[dict[str, Any]],
-    rejects: Sequence[dict[str, Any]],
+    documents: Iterable[dict[str, Any]],
+    rejects: Iterable[dict[str, Any]],
     *,
     rows_per_file: int,
     compression: str,
 ) -> None:
     """Replace ``out_dir``'s ``documents/`` and ``rejects/`` with these rows, in the order given.
 
-    Each row is a dict holding at least the folder's columns (other keys are ignored).
+    Each row is a dict holding at least the folder's columns (other keys are ignored). The rows are
+    consumed as a stream, one file (``rows_per_file`` rows) at a time, so memory does not grow with
+    the corpus.
     """
     for sub in (DOCUMENTS_DIR, REJECTS_DIR):
         shutil.rmtree(out_dir / sub, ignore_errors=True)
@@ -50,15 +53,18 @@ def write_corpus_files(
 
 
 def _write_rows(
-    folder: Path, rows: Sequence[dict[str, Any]], columns: tuple[str, ...], per_file: int, compression: str
+    folder: Path, rows: Iterable[dict[str, Any]], columns: tuple[str, ...], per_file: int, compression: str
 ) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     file_schema = schema(columns)
-    # Always at least one file, so readers of an all-rejected corpus still find the schema.
-    for i, start in enumerate(range(0, max(len(rows), 1), per_file)):
-        chunk = rows[start : start + per_file]
+    source = iter(rows)
+    for number in itertools.count():
+        chunk = list(itertools.islice(source, per_file))
+        # Always at least one file, so readers of an all-rejected corpus still find the schema.
+        if not chunk and number:
+            return
         table = pa.table({c: [r[c] for r in chunk] for c in columns}, schema=file_schema)
-        pq.write_table(table, folder / f"{i:05d}.parquet", compression=compression)
+        pq.write_table(table, folder / f"{number:05d}.parquet", compression=compression)
 
 
 def parquet_rows(path: Path) -> int:
@@ -80,3 +86,13 @@ def corpus_texts(corpus: Manifest) -> Iterator[str]:
     """Every non-empty document text of a corpus version, streamed."""
     for batch in corpus_batches(corpus, ["text"]):
         yield from (t for t in batch["text"] if t)
+
+
+def record_batches(
+    corpus: Manifest, folder: str, columns: list[str], batch_size: int = 4096
+) -> Iterator[pa.RecordBatch]:
+    """Arrow record batches of one folder of a corpus version (``DOCUMENTS_DIR`` or ``REJECTS_DIR``),
+    in file order, for readers that compute over whole columns (reports)."""
+    for entry in sorted(corpus.files, key=lambda f: f.path):
+        if entry.path.startswith(f"{folder}/") and entry.path.endswith(".parquet"):
+            yield from pq.ParquetFile(corpus.path_of(entry)).iter_batches(batch_size, columns=columns)

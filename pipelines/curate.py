@@ -32,8 +32,10 @@ from garimpo.core import ArtifactStore, Built, Manifest
 from garimpo.core.manifest import fingerprint_inputs
 from pipelines.corpus_files import parquet_rows, write_corpus_files
 from pipelines.executors import ExecutorConfig, make_executor
+from pipelines.external_sort import sorted_stream
 from pipelines.recipe import Recipe, load_recipe
 from pipelines.stages.accounting import REASON_KEY, iter_records, reject_reason, stage_counts, summarize
+from pipelines.stages.boilerplate import BoilerplateRemover
 from pipelines.stages.dedup import DedupIndex, Deduplicator
 from pipelines.stages.langid import LanguageID
 from pipelines.stages.normalize import TextNormalizer
@@ -71,6 +73,7 @@ def stage_steps(
         "read": lambda: [InputCheck(exclusion_writer=rejects)],
         # A text made only of invisible characters is empty once normalized: reject it here, not later.
         "normalize": lambda: [TextNormalizer(recipe.normalize), InputCheck(exclusion_writer=rejects)],
+        "boilerplate": lambda: [BoilerplateRemover(recipe.boilerplate, exclusion_writer=rejects)],
         "langid": lambda: [LanguageID(recipe.language, recipe.langid, exclusion_writer=rejects)],
         "gopher_repetition": lambda: [repetition_filter(recipe.gopher_repetition, lang, rejects)],
         "gopher_quality": lambda: [gopher_quality_filter(recipe.gopher_quality, lang, rejects)],
@@ -152,8 +155,9 @@ def run_stage(
             str(previous / "kept"), glob_pattern="*.jsonl.gz", recursive=False, add_file_path=False
         )
         has_input = n_in > 0
-    # Dedup sees every document in one task; other stages split the files over `workers` tasks.
-    tasks = 1 if name == "dedup" else max(1, workers)
+    # Dedup and boilerplate (per-site line counts) see every document in one task; other stages split
+    # the files over `workers` tasks.
+    tasks = 1 if name in ("dedup", "boilerplate") else max(1, workers)
     started = time.perf_counter()
     if has_input:
         rejects = JsonlWriter(str(stage_dir / "rejects"), output_filename="${rank}.jsonl.gz")
@@ -181,19 +185,21 @@ def finalize(work_dir: Path, out_dir: Path, recipe: Recipe, seconds_in_stats: bo
     stats = summarize(entries)
 
     last = _stage_dir(work_dir, recipe, stage_names(recipe)[-1])
-    documents = [_row(r) for r in iter_records(last / "kept")]
-    rejects = [
+    documents = (_row(r) for r in iter_records(last / "kept"))
+    rejects = (
         _row(r, stage=name)
         for name in stage_names(recipe)
         for r in iter_records(_stage_dir(work_dir, recipe, name) / "rejects")
-    ]
-    write_corpus_files(
-        out_dir,
-        sorted(documents, key=_order),
-        sorted(rejects, key=_order),
-        rows_per_file=recipe.output.rows_per_file,
-        compression=recipe.output.compression,
     )
+    # Input order with bounded memory: sorted runs on disk, merged while the parquet files are written.
+    with tempfile.TemporaryDirectory(prefix="sort-", dir=work_dir) as spill:
+        write_corpus_files(
+            out_dir,
+            sorted_stream(documents, _order, Path(spill) / "documents"),
+            sorted_stream(rejects, _order, Path(spill) / "rejects"),
+            rows_per_file=recipe.output.rows_per_file,
+            compression=recipe.output.compression,
+        )
     index = _stage_dir(work_dir, recipe, "dedup") / DEDUP_INDEX if "dedup" in recipe.stages else None
     if index is not None and index.is_file():
         shutil.copyfile(index, out_dir / DEDUP_INDEX)

@@ -26,6 +26,7 @@ import torch
 from model.gpt import GPT, GPTConfig
 from train.config import TrainConfig
 from train.optim import build_optimizer
+from train.plan import flops_per_token
 
 
 def matmul_flops(n: int = 1024, reps: int = 5) -> float:
@@ -35,10 +36,6 @@ def matmul_flops(n: int = 1024, reps: int = 5) -> float:
     for _ in range(reps):
         a @ b
     return 2 * n**3 * reps / (time.perf_counter() - start)
-
-
-def flops_per_token(cfg: GPTConfig, n_params: int) -> int:
-    return 6 * n_params + 12 * cfg.n_layer * cfg.n_head * cfg.head_dim * cfg.seq_len
 
 
 def optimizer_step_ms(model: GPT, name: str, reps: int = 3) -> float:

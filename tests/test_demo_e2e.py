@@ -81,6 +81,20 @@ def test_planted_defects_end_where_they_should(demo_run: tuple[Path, dict]) -> N
         assert "Ã" not in kept[doc_id]["text"], kept[doc_id]["text"][:200]
 
 
+def test_curated_corpus_holds_no_template_line(demo_run: tuple[Path, dict]) -> None:
+    from pipelines.sources.template_lines import is_template_line
+
+    artifacts, out = demo_run
+    info = json.loads((artifacts / "inputs" / "sample" / "sample_info.json").read_text())
+    documents = _table(out["corpus"].root / "documents")
+    assert documents and any(d["id"].startswith("blog") for d in documents)
+    leftovers = [line for d in documents for line in d["text"].split("\n") if is_template_line(line)]
+    assert leftovers == []
+    stage = next(s for s in out["corpus"].stats["stages"] if s["stage"] == "boilerplate")
+    # Every planted blog boilerplate line is removed, by pattern, before language ID.
+    assert stage["lines_removed"]["template"] >= info["blog"]["boilerplate_lines"]
+
+
 def test_shards_decode_back_to_the_curated_text(demo_run: tuple[Path, dict]) -> None:
     from garimpo.core.formats import read_documents
 

@@ -8,6 +8,7 @@ each other; the CLI ``garimpo/cli`` and ``flows.py`` stand on top, and nothing b
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -162,7 +163,25 @@ def test_no_room_is_too_big_without_saying_why() -> None:
             assert f"over {MAX_LINES} lines" in doc, f"{path} has {lines} lines and no reason in its docstring"
 
 
+def test_reports_open_without_a_network() -> None:
+    """The HTML reports embed everything: no URL in their writers but the SVG namespace."""
+    writers = [REPO / "garimpo/core/html.py", REPO / "train/report.py"]
+    writers += sorted((REPO / "pipelines" / "reports").glob("*.py"))
+    for path in writers:
+        urls = {u for c in _string_constants(path) for u in re.findall(r"https?://[^\s\"'<>]+", c)}
+        assert urls <= {"http://www.w3.org/2000/svg"}, f"{path} links to the network: {urls}"
+
+
 def test_ruff_is_clean() -> None:
     ruff = Path(sys.executable).parent / "ruff"
     out = subprocess.run([str(ruff), "check", "--quiet", str(REPO)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_lm_evaluation_harness_is_imported_only_lazily_by_its_one_module() -> None:
+    # lm_eval (the optional `eval` extra) pulls datasets, accelerate and more: only the harness module
+    # may import it, inside the function that runs it, so evaluation without it keeps working.
+    for path in [*_library_files(), *sorted((REPO / "bench").glob("*.py"))]:
+        if "lm_eval" in _roots(_imports(path)):
+            assert path == REPO / "train" / "eval_harness.py", f"{path} imports lm_eval"
+            assert "lm_eval" not in _roots(_imports(path, top_level_only=True)), f"{path} imports lm_eval at load"

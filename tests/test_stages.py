@@ -51,7 +51,8 @@ def test_recipe_loads_portuguese_thresholds_from_toml():
     assert RECIPE.language == "pt" and RECIPE.word_tokenizer == "por"
     assert "que" in RECIPE.gopher_quality.stop_words and "the" not in RECIPE.gopher_quality.stop_words
     assert RECIPE.gopher_repetition.top_n_grams[0] == (2, 0.371)
-    assert RECIPE.to_dict()["dedup"]["bands"] == 20
+    assert RECIPE.to_dict()["dedup"]["bands"] == 25 and RECIPE.dedup.min_jaccard == 0.61
+    assert RECIPE.stages.index("boilerplate") == RECIPE.stages.index("normalize") + 1
 
 
 def test_recipe_rejects_unknown_keys():

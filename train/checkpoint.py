@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from garimpo.core import ArtifactError
+from garimpo.core import ArtifactError, Manifest
 from garimpo.core.fs import atomic_path, write_json_atomic, write_text_atomic
 from garimpo.core.manifest import RUN_JSON
+from model.gpt import GPTConfig
 
 LATEST = "latest"
 BEST = "best.pt"
@@ -122,3 +123,23 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def write_run_json(run_dir: Path, info: dict[str, Any]) -> None:
     write_json_atomic(run_dir / RUN_JSON, info)
+
+
+def check_compatible(
+    state: dict[str, Any], model_cfg: GPTConfig, manifest: Manifest, path: Path, allow_new_shards: bool
+) -> None:
+    """Refuse to load a checkpoint into a different network, other shards or another tokenizer."""
+    saved = GPTConfig.from_dict(state["model_config"])
+    if saved != model_cfg:
+        raise ArtifactError(f"{path} was trained with {saved}, not {model_cfg}; pick another run_name")
+    seen = state["lineage"]["shards"][-1]
+    if seen != manifest.ref and not allow_new_shards:
+        raise ArtifactError(
+            f"{path} was trained on {seen}, not {manifest.ref}; pick another run_name, "
+            "or allow new shards to continue this run on them"
+        )
+    old_tok, new_tok = state["lineage"].get("tokenizer_sha256"), manifest.extra.get("tokenizer_sha256")
+    if old_tok and new_tok and old_tok != new_tok:
+        raise ArtifactError(
+            f"{path} was trained with tokenizer {old_tok[:12]}, {manifest.ref} uses {new_tok[:12]}"
+        )

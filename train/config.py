@@ -52,6 +52,7 @@ class TrainConfig:
     eval_windows: int = 32  # fixed validation windows of seq_len tokens, per source
     eval_prompts: list[str] = field(default_factory=lambda: ["O Brasil é", "A capital de Minas Gerais"])
     eval_sample_tokens: int = 32  # greedy tokens generated per eval prompt (0 = no samples)
+    final_eval: str = ""  # eval settings (shipped name or TOML) run on the last checkpoint; "" = none
     log_every: int = 10
     # checkpoints: every checkpoint_every steps and every checkpoint_minutes, keeping the newest
     # keep_checkpoints plus best.pt (lowest val loss) when keep_best
@@ -62,8 +63,12 @@ class TrainConfig:
     time_budget_minutes: float = 0.0  # stop cleanly (with a checkpoint) before this much wall time; 0 = none
     # hardware
     device: str = "auto"  # "auto" (cuda when present), "cpu", "cuda", "cuda:1", ...
-    precision: str = "auto"  # "auto", "fp32", "bf16", "fp16"
-    compile: bool = False  # torch.compile the training forward/backward
+    precision: str = "auto"  # "auto", "fp32", "bf16" (compute capability 8.0+), "fp16"
+    compile: bool | str = "auto"  # torch.compile the training step; "auto" = on CUDA, falls back to eager
+    # recompute each block in backward instead of keeping its activations: "auto" = when the memory
+    # planner says the micro-batch does not fit the GPU without it (never on CPU), "on", "off"
+    activation_checkpointing: str = "auto"
+    nonfinite_limit: int = 20  # stop after this many steps in a row with a NaN/inf loss or gradient norm
 
     def __post_init__(self) -> None:
         if self.schedule not in ("cosine", "wsd"):
@@ -74,7 +79,20 @@ class TrainConfig:
             raise ValueError(f"mix weights must be >= 0 with at least one > 0, got {self.mix}")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             raise ValueError(f"precision must be auto, fp32, bf16 or fp16, not {self.precision!r}")
-        for name in ("batch_size", "grad_accum", "max_steps", "keep_checkpoints", "eval_windows"):
+        if self.compile not in (True, False, "auto"):
+            raise ValueError(f"compile must be true, false or 'auto', not {self.compile!r}")
+        if self.activation_checkpointing not in ("auto", "on", "off"):
+            raise ValueError(
+                f"activation_checkpointing must be auto, on or off, not {self.activation_checkpointing!r}"
+            )
+        for name in (
+            "batch_size",
+            "grad_accum",
+            "max_steps",
+            "keep_checkpoints",
+            "eval_windows",
+            "nonfinite_limit",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 

@@ -107,8 +107,46 @@ class Batch:
     loss_mask: torch.Tensor
 
     def to(self, device: torch.device) -> Batch:
-        nb = device.type == "cuda"
-        return Batch(*(t.to(device, non_blocking=nb) for t in (self.x, self.y, self.loss_mask)))
+        """On CUDA: pinned, then copied asynchronously (``non_blocking`` needs page-locked memory)."""
+        if device.type != "cuda":
+            return Batch(*(t.to(device) for t in (self.x, self.y, self.loss_mask)))
+        return Batch(
+            *(t.pin_memory().to(device, non_blocking=True) for t in (self.x, self.y, self.loss_mask))
+        )
+
+
+class Prefetcher:
+    """One optimizer step's micro-batches, read and sent to the device one step ahead.
+
+    ``prefetch()`` after the last backward of a step has been queued lets the next step's windows be
+    read, stacked, pinned and copied while the GPU is still busy. ``state_dict()`` is the sampler's
+    position before any batch fetched but not yet used, so a checkpoint resumes exactly.
+    """
+
+    def __init__(
+        self, sampler: BatchSampler, n_micro: int, rank: int, world: int, device: torch.device
+    ) -> None:
+        self.sampler, self.n_micro, self.rank, self.world, self.device = sampler, n_micro, rank, world, device
+        self._pending: tuple[dict, list[tuple[Batch, int]]] | None = None
+
+    def _fetch(self) -> tuple[dict, list[tuple[Batch, int]]]:
+        state = self.sampler.state_dict()
+        batches = [self.sampler.next_batch(self.rank, self.world) for _ in range(self.n_micro)]
+        return state, [(b.to(self.device), int(b.loss_mask.sum())) for b in batches]
+
+    def prefetch(self) -> None:
+        if self._pending is None:
+            self._pending = self._fetch()
+
+    def take(self) -> list[tuple[Batch, int]]:
+        """The next step's ``(batch on the device, kept targets)`` pairs."""
+        self.prefetch()
+        _, batches = self._pending
+        self._pending = None
+        return batches
+
+    def state_dict(self) -> dict:
+        return self._pending[0] if self._pending is not None else self.sampler.state_dict()
 
 
 def _stack(windows: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Batch:

@@ -41,15 +41,25 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     return device
 
 
-def pick_precision(device: torch.device, requested: str) -> str:
-    """fp32 on CPU; on CUDA bf16 from compute capability 8.0, else fp16 with loss scaling."""
+def pick_precision(device: torch.device, requested: str, capability: tuple[int, int] | None = None) -> str:
+    """fp32 on CPU; on CUDA bf16 from compute capability 8.0, else fp16 with loss scaling.
+
+    ``bf16`` asked for on an older GPU is refused: it would run emulated, several times slower.
+    ``capability`` defaults to the device's own.
+    """
     if device.type != "cuda":
         if requested in ("bf16", "fp16"):
             raise ValueError(f"precision {requested!r} needs a CUDA device; this run is on {device}")
         return "fp32"
+    cap = capability or torch.cuda.get_device_capability(device)
+    if requested == "bf16" and cap < (8, 0):
+        raise ValueError(
+            f"precision 'bf16' needs compute capability 8.0 (Ampere) or newer; {device} is "
+            f"{cap[0]}.{cap[1]}: use precision = 'fp16' (or 'auto')"
+        )
     if requested != "auto":
         return requested
-    return "bf16" if torch.cuda.get_device_capability(device) >= (8, 0) else "fp16"
+    return "bf16" if cap >= (8, 0) else "fp16"
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:

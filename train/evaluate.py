@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from garimpo.core import Manifest
 from garimpo.core.formats import EOS_TOKEN, sources
@@ -56,8 +55,7 @@ def evaluate(
         for batch in batches:
             b = batch.to(device)
             with autocast(device, precision):
-                logits, _ = model(b.x)
-            nats = F.cross_entropy(logits.float().flatten(0, 1), b.y.flatten(), reduction="none")
+                nats = model.token_losses(b.x, b.y).flatten()  # chunked: no [B, T, vocab] fp32 logits
             keep = b.loss_mask.flatten()
             sums[0] += float(nats[keep].double().sum())
             sums[1] += int(keep.sum())

@@ -145,12 +145,23 @@ class Muon(torch.optim.Optimizer):
             state["step"] = torch.zeros((), dtype=torch.float32)
             state["exp_avg"] = torch.zeros_like(grad)
             state["exp_avg_sq"] = torch.zeros_like(grad)
+        if state["step"].device.type != "cpu":  # a step count on the GPU would cost a sync per parameter
+            state["step"] = state["step"].cpu()
         state["step"] += 1
         t = float(state["step"])
         state["exp_avg"].lerp_(grad, 1 - beta1)
         state["exp_avg_sq"].lerp_(grad.square(), 1 - beta2)
         denom = (state["exp_avg_sq"] / (1 - beta2**t)).sqrt_().add_(group["eps"])
         return state["exp_avg"] / (1 - beta1**t) / denom
+
+
+def load_optimizer_state(
+    optimizer: torch.optim.Optimizer, saved: dict, model: nn.Module, cfg: TrainConfig
+) -> None:
+    """Load optimizer state, then re-apply this config's rates and decay (a TOML edit takes effect)."""
+    optimizer.load_state_dict(saved)
+    for group, fresh in zip(optimizer.param_groups, param_groups(model, cfg), strict=True):
+        group.update({k: fresh[k] for k in ("base_lr", "weight_decay")})
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:

@@ -42,6 +42,10 @@ class RunLog:
         self.started = time.monotonic()
 
     def write(self, kind: str, step: int, **fields: Any) -> None:
+        """One JSON line; a NaN or inf value is written as its name (``"nan"``), which JSON can hold."""
+        fields = {
+            k: str(v) if isinstance(v, float) and not math.isfinite(v) else v for k, v in fields.items()
+        }
         self.file.write(json.dumps({"kind": kind, "step": step, **fields}, ensure_ascii=False) + "\n")
         self.file.flush()
         if self.tb is not None:

@@ -9,6 +9,9 @@ Chat mode renders the prompt as the opening of a conversation in the chat templa
 encoded on its own so the control tokens are the reserved ids, and stops at ``<|endoftext|>`` or at a
 ``<|query|>`` (the model starting the next user turn). A thinking block, if the model writes one, is
 dropped from the returned answer.
+
+Generation runs where training would (``device="auto"``: the GPU when there is one) under the same
+autocast precision as training (bf16 from compute capability 8.0, else fp16; fp32 on CPU).
 """
 
 from __future__ import annotations
@@ -29,15 +32,19 @@ from garimpo.core.formats import (
 from garimpo.core.fs import sha256_file
 from model.gpt import GPT, GPTConfig
 from train.checkpoint import load_checkpoint
+from train.device import autocast, pick_device, pick_precision
 from train.tokenizer import Tokenizer
 
 
 def load_model(run_dir_or_checkpoint: str | Path, device: str = "cpu") -> tuple[GPT, dict]:
-    """The model of a checkpoint file (or a run folder's latest), in eval mode, and the raw state."""
-    state = load_checkpoint(run_dir_or_checkpoint, map_location=device)
-    model = GPT(GPTConfig.from_dict(state["model_config"])).to(device)
+    """The model of a checkpoint file (or a run folder's latest), in eval mode, and the raw state.
+
+    ``device`` is a name (``"auto"``: CUDA when present); the raw state stays in CPU memory.
+    """
+    state = load_checkpoint(run_dir_or_checkpoint)
+    model = GPT(GPTConfig.from_dict(state["model_config"]))
     model.load_state_dict(state["model"])
-    return model.eval(), state
+    return model.to(pick_device(device)).eval(), state
 
 
 def run_tokenizer(run_dir_or_checkpoint: str | Path, state: dict) -> Tokenizer:
@@ -60,12 +67,15 @@ def generate_text(
     temperature: float = 0.8,
     top_k: int | None = 50,
     top_p: float | None = 0.95,
-    seed: int = 0,
-    device: str = "cpu",
+    seed: int | None = 0,
+    device: str = "auto",
     chat: bool = False,
     system: str | None = None,
 ) -> str:
-    """Continue ``prompt`` (or, with ``chat``, answer it) with the model of a run folder or checkpoint."""
+    """Continue ``prompt`` (or, with ``chat``, answer it) with the model of a run folder or checkpoint.
+
+    ``seed=None`` samples differently on every call; ``temperature <= 0`` is greedy.
+    """
     model, state = load_model(run_dir_or_checkpoint, device)
     tok = run_tokenizer(run_dir_or_checkpoint, state)
     special = {
@@ -84,7 +94,8 @@ def generate_text(
     else:
         ids, stops = [eos, *tok.encode(prompt)], {eos}
     ids = ids[-max(1, model.cfg.seq_len - max_new_tokens) :]  # keep the end of an over-long prompt
-    with torch.no_grad():
+    on = model.embed_tokens.weight.device
+    with torch.no_grad(), autocast(on, pick_precision(on, "auto")):
         new = model.generate(
             ids,
             min(max_new_tokens, model.cfg.seq_len - len(ids)),

@@ -7,6 +7,13 @@ micro-batch would weight a micro-batch with three answer tokens like one with th
 micro-batch with none would divide by zero (NaN).
 
 Precision and devices: see ``train.device``. Weights and optimizer state stay fp32 in every case.
+Speed and memory settings (TF32, compile, DDP options, activation checkpointing, MFU): see
+``train.speed``; the memory planner behind ``activation_checkpointing = "auto"``: ``train.plan``.
+A step whose loss or gradient norm is NaN or inf is skipped and counted, and a run stops after
+``nonfinite_limit`` of them in a row (``train.guard``); checkpoints hold finite weights only.
+
+A resumed checkpoint is loaded into CPU memory and dropped once its tensors are copied into the
+model and optimizer, so resuming costs no GPU memory for the whole run.
 
 Resume is exact: the checkpoint holds model, optimizer (Muon momentum included) and scaler states,
 the sampler position, RNG states, the best validation loss and the loss history, and the learning
@@ -30,14 +37,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.nn.parallel import DistributedDataParallel
 
 from garimpo.core import ArtifactError, Manifest
 from garimpo.core.formats import TOKENIZER_FILE, sources
 from garimpo.core.fs import remove_partial_files, sha256_file
 from garimpo.core.manifest import code_version
-from model.gpt import GPT, GPTConfig
+from model.gpt import GPT
+from train import speed
 from train.checkpoint import (
+    check_compatible,
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
@@ -48,10 +56,12 @@ from train.checkpoint import (
     write_run_json,
 )
 from train.config import TrainConfig
-from train.data import BatchSampler, TokenStream, open_shards
+from train.data import BatchSampler, Prefetcher, TokenStream, open_shards
 from train.device import World, all_sum, autocast, barrier, init_world, pick_precision
 from train.evaluate import evaluate, greedy_samples, token_byte_table, val_sets
-from train.optim import build_optimizer, lr_factor, param_groups, set_lr
+from train.guard import NonFiniteGuard, check_finite_weights
+from train.optim import build_optimizer, load_optimizer_state, lr_factor, set_lr
+from train.plan import mfu
 from train.runlog import RunLog
 from train.tokenizer import Tokenizer
 
@@ -70,10 +80,12 @@ class TrainResult:
     final_train_loss: float
     final_val_loss: float | None  # None when the shards have no val split
     losses: list[float]  # training loss of every step since the run began
+    skipped_steps: int  # steps skipped for a non-finite loss or gradient norm (fp16 scaler skips too)
     tokens_seen: int
     val: dict | None  # the last evaluation: pooled and per-source loss and bits per byte
     best_val_loss: float | None
     lineage: dict
+    model_config: dict  # the network trained (GPTConfig.to_dict)
 
 
 def train(
@@ -108,8 +120,13 @@ def train(
     precision = pick_precision(device, cfg.precision)
     seq_len = model_cfg.seq_len
 
+    speed.enable_tf32(device)
     torch.manual_seed(cfg.seed)
     model = GPT(model_cfg).to(device)
+    memory = speed.device_memory(device)
+    model.checkpointing = speed.use_checkpointing(
+        cfg.activation_checkpointing, model_cfg, cfg.batch_size, precision, cfg.optimizer, memory
+    )
     optimizer = build_optimizer(model, cfg)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     streams, weights = _train_streams(manifest, cfg.mix)
@@ -119,16 +136,16 @@ def train(
         "tokenizer_sha256": manifest.extra.get("tokenizer_sha256"),
     }
     history: dict[str, list[list[float]]] = {"train": [], "val": []}  # [step, loss] pairs
-    step, tokens_seen, best_val, last_val = 0, 0, math.inf, None
+    step, tokens_seen, best_val, last_val, skipped = 0, 0, math.inf, None, 0
 
     found = latest_checkpoint(run_dir)
     if found is not None:
         if not resume:
             raise ArtifactError(f"{run_dir} already holds checkpoints; resume it or pick another run_name")
-        state = load_checkpoint(found, map_location=device)
-        _check_compatible(state, model_cfg, manifest, found, allow_new_shards)
+        state = load_checkpoint(found)  # CPU memory: the tensors are copied, then the dict is dropped
+        check_compatible(state, model_cfg, manifest, found, allow_new_shards)
         model.load_state_dict(state["model"])
-        _load_optimizer(optimizer, state["optimizer"], model, cfg)
+        load_optimizer_state(optimizer, state["optimizer"], model, cfg)
         if state["scaler"]:  # empty when saved without loss scaling (fp32/bf16 or another device)
             scaler.load_state_dict(state["scaler"])
         lineage = state["lineage"]
@@ -138,19 +155,21 @@ def train(
         else:  # a newer shards version: its data starts from its beginning
             lineage = {**lineage, "shards": [*lineage["shards"], manifest.ref]}
         step, tokens_seen, history = state["step"], state["tokens_seen"], state["history"]
-        best_val, last_val = state["best_val"], state["last_val"]
+        best_val, last_val, skipped = state["best_val"], state["last_val"], state.get("skipped_steps", 0)
+        del state
         log.info("resumed %s at step %d", found, step)
     elif continue_from is not None:
-        parent = load_checkpoint(continue_from, map_location=device)
-        _check_compatible(parent, model_cfg, manifest, Path(continue_from), allow_new_shards=True)
+        parent = load_checkpoint(continue_from)
+        check_compatible(parent, model_cfg, manifest, Path(continue_from), allow_new_shards=True)
         model.load_state_dict(parent["model"])
         if parent["train_config"]["optimizer"] == cfg.optimizer:
-            _load_optimizer(optimizer, parent["optimizer"], model, cfg)
+            load_optimizer_state(optimizer, parent["optimizer"], model, cfg)
         lineage = {
             **parent["lineage"],
             "shards": [*parent["lineage"]["shards"], manifest.ref],
             "continued_from": str(continue_from),
         }
+        del parent
     if world.main:
         _start_run_dir(run_dir, manifest)
         remove_partial_files(run_dir)
@@ -171,14 +190,16 @@ def train(
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scaler": scaler.state_dict(),
-            "data": sampler.state_dict(),
+            "data": prefetcher.state_dict(),
             "rng": rng_state(),
             "history": history,
             "best_val": best_val,
             "last_val": last_val,
+            "skipped_steps": guard.skipped,
         }
 
     def checkpoint() -> Path:
+        check_finite_weights(model, step)
         path = save_checkpoint(run_dir, step, snapshot(), cfg.keep_checkpoints)
         write_run_json(
             run_dir,
@@ -226,11 +247,16 @@ def train(
                 log.warning("no eval samples: %s", e)
         if cfg.keep_best and result["loss"] < best_val:
             best_val = result["loss"]
+            check_finite_weights(model, step)
             save_best(run_dir, snapshot())
         return True
 
-    ddp = DistributedDataParallel(model) if world.size > 1 else model
-    fwd = torch.compile(ddp) if cfg.compile else ddp
+    ddp = speed.wrap_ddp(model, device) if world.size > 1 else model
+    fwd = speed.compiled(ddp, speed.wants_compile(cfg.compile, device))
+    guard = NonFiniteGuard(cfg.nonfinite_limit, skipped)
+    prefetcher = Prefetcher(sampler, cfg.grad_accum, world.rank, world.size, device)
+    peak = speed.peak_flops(device, precision)
+    n_params = model.num_params()
     end_step = min(cfg.max_steps, stop_at_step) if stop_at_step is not None else cfg.max_steps
     started = time.monotonic()
     deadline = started + cfg.time_budget_minutes * 60 if cfg.time_budget_minutes > 0 else math.inf
@@ -242,11 +268,10 @@ def train(
         step_start = time.monotonic()
         factor = lr_factor(step, cfg)
         set_lr(optimizer, factor)
-        micro = [sampler.next_batch(world.rank, world.size) for _ in range(cfg.grad_accum)]
-        kept = int(all_sum(torch.tensor(sum(int(b.loss_mask.sum()) for b in micro), device=device), world))
+        micro = prefetcher.take()
+        kept = int(all_sum(torch.tensor(sum(n for _, n in micro), device=device), world))
         step_loss = torch.zeros((), device=device)
-        for i, batch in enumerate(micro):
-            b = batch.to(device)
+        for i, (b, n_kept) in enumerate(micro):
             last = i == len(micro) - 1
             # DDP all-reduces gradients on every backward unless told not to: only the last one syncs
             sync = contextlib.nullcontext() if last or world.size == 1 else ddp.no_sync()
@@ -255,18 +280,29 @@ def train(
                     _, loss = fwd(b.x, b.y, b.loss_mask)
                 # mean over this micro-batch's kept targets -> its share of the window's mean; DDP
                 # averages gradients over processes, so each scales by the world size to sum them
-                loss = loss * (int(batch.loss_mask.sum()) / max(kept, 1))
+                loss = loss * (n_kept / max(kept, 1))
                 scaler.scale(loss * world.size).backward()
             step_loss += loss.detach()
+            del loss
+        if step + 1 < end_step:
+            prefetcher.prefetch()  # the next step's batches load while the GPU works through this one
         scaler.unscale_(optimizer)  # clip (and report) the true gradient norm, not the scaled one
         max_norm = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
         grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm))
-        scaler.step(optimizer)
-        scaler.update()
+        loss_value = float(all_sum(step_loss, world))
+        if guard.allow(step, loss_value, grad_norm):
+            scaler.step(optimizer)
+        elif world.main:
+            runlog.write("skip", step + 1, loss=loss_value, grad_norm=grad_norm,
+                         scale=scaler.get_scale() if scaler.is_enabled() else None, skipped=guard.skipped)  # fmt: skip
+        guard.stop_if_stuck()
+        scaler.update()  # fp16: lowers the scale after an overflow, raises it after a run of good steps
         optimizer.zero_grad(set_to_none=True)
+        if guard.in_row:
+            continue  # no update was made: the step number, tokens and schedule stay where they were
         step += 1
         tokens_seen += tokens_per_step
-        history["train"].append([step, float(all_sum(step_loss, world))])
+        history["train"].append([step, loss_value])
         step_seconds = time.monotonic() - step_start
         if world.main and (step % cfg.log_every == 0 or step == end_step):
             now = time.perf_counter()
@@ -274,9 +310,12 @@ def train(
             steps_s = (step - tick_step) / max(now - tick, 1e-9)
             tick, tick_tokens, tick_step = now, tokens_seen, step
             loss_now = history["train"][-1][1]
+            extra = {"mfu": mfu(tok_s / world.size, model_cfg, n_params, peak)} if peak else {}
+            if scaler.is_enabled():
+                extra["loss_scale"] = scaler.get_scale()
             runlog.write(
                 "train", step, loss=loss_now, lr_factor=factor, grad_norm=grad_norm, tok_s=tok_s,
-                tokens_seen=tokens_seen,
+                tokens_seen=tokens_seen, skipped_steps=guard.skipped, **extra,
             )  # fmt: skip
             runlog.progress(step, cfg.max_steps, loss_now, tok_s, steps_s)
         if world.main and cfg.eval_every and step % cfg.eval_every == 0:
@@ -293,6 +332,10 @@ def train(
         if validate() or saved_step != step:
             checkpoint()
         runlog.close()
+        if cfg.final_eval:  # the evaluation suite on the last checkpoint, saved beside it
+            from train.eval_suite import evaluate_model
+
+            evaluate_model(run_dir, cfg.final_eval, artifacts_root)
     barrier(world)
     path = latest_checkpoint(run_dir)
     losses = [loss for _, loss in history["train"]]
@@ -305,10 +348,12 @@ def train(
         final_train_loss=losses[-1] if losses else math.nan,
         final_val_loss=history["val"][-1][1] if history["val"] else None,
         losses=losses,
+        skipped_steps=guard.skipped,
         tokens_seen=tokens_seen,
         val=last_val,
         best_val_loss=best_val if math.isfinite(best_val) else None,
         lineage=lineage,
+        model_config=model_cfg.to_dict(),
     )
 
 
@@ -333,33 +378,6 @@ def _out_of_time(deadline: float, needed_s: float, world: World, device: torch.d
         return False
     late = torch.tensor(float(time.monotonic() + needed_s >= deadline), device=device)
     return bool(all_sum(late, world) > 0)
-
-
-def _load_optimizer(optimizer: torch.optim.Optimizer, saved: dict, model: GPT, cfg: TrainConfig) -> None:
-    """Load optimizer state, then re-apply this config's rates and decay (a TOML edit takes effect)."""
-    optimizer.load_state_dict(saved)
-    for group, fresh in zip(optimizer.param_groups, param_groups(model, cfg), strict=True):
-        group.update({k: fresh[k] for k in ("base_lr", "weight_decay")})
-
-
-def _check_compatible(
-    state: dict[str, Any], model_cfg: GPTConfig, manifest: Manifest, path: Path, allow_new_shards: bool
-) -> None:
-    """Refuse to load a checkpoint into a different network, other shards or another tokenizer."""
-    saved = GPTConfig.from_dict(state["model_config"])
-    if saved != model_cfg:
-        raise ArtifactError(f"{path} was trained with {saved}, not {model_cfg}; pick another run_name")
-    seen = state["lineage"]["shards"][-1]
-    if seen != manifest.ref and not allow_new_shards:
-        raise ArtifactError(
-            f"{path} was trained on {seen}, not {manifest.ref}; pick another run_name, "
-            "or allow new shards to continue this run on them"
-        )
-    old_tok, new_tok = state["lineage"].get("tokenizer_sha256"), manifest.extra.get("tokenizer_sha256")
-    if old_tok and new_tok and old_tok != new_tok:
-        raise ArtifactError(
-            f"{path} was trained with tokenizer {old_tok[:12]}, {manifest.ref} uses {new_tok[:12]}"
-        )
 
 
 def _start_run_dir(run_dir: Path, manifest: Manifest) -> None:

@@ -1,10 +1,11 @@
 """The `garimpo` command: every capability from a terminal, with `--help` on each subcommand.
 
 This package is the top floor: one module per command group (`demo`, `curate`, `shards`, `train`,
-`artifacts`), each with a ``register(subparsers)``; nothing below it imports it. Curation commands
-import `pipelines/` lazily and training commands import `train/` lazily, so `garimpo train` works on
-a box that installed only `garimpo[train]` and `--help` stays fast. `garimpo demo` runs the main job
-through Prefect (its embedded SQLite-backed API when no server is configured).
+`artifacts`, `lineage`, `report`), each with a ``register(subparsers)``; nothing below it imports it.
+Curation commands import `pipelines/` lazily and training commands import `train/` lazily, so
+`garimpo train` works on a box that installed only `garimpo[train]` and `--help` stays fast.
+`garimpo demo` runs the main job through Prefect (its embedded SQLite-backed API when no server is
+configured).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from garimpo.cli import artifacts, curate, demo, shards, train
+from garimpo.cli import artifacts, curate, demo, evaluate, lineage, report, shards, train
 from garimpo.core import ArtifactError
 
-GROUPS = (demo, curate, shards, train, artifacts)
+GROUPS = (demo, curate, shards, train, evaluate, artifacts, lineage, report)
 
 
 def build_parser() -> argparse.ArgumentParser:

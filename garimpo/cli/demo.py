@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
 
 from garimpo.cli.common import quiet_datatrove, store_of
+from garimpo.core.html import report_path
 from garimpo.core.report import format_table, stage_rows
 
 
@@ -21,6 +24,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("serve", help="serve the Prefect deployments (same as `python -m flows serve`)")
+    s.add_argument("--follow-shards", default=None, help="shards name train/on-new-shards trains on")
+    s.add_argument(
+        "--on-new-shards",
+        choices=["continue", "new"],
+        default=None,
+        help="continue the latest run or start a new one",
+    )
+    s.add_argument("--steps", type=int, default=None, help="optimizer steps per new shard version")
+    s.add_argument("--config", default=None, help="training config of train/on-new-shards")
     s.set_defaults(func=cmd_serve)
 
 
@@ -62,12 +74,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  tokenizer   {store_of(args).load_ref(shards.parents['tokenizer']).root}")
     print(f"  shards      {shards.root}")
     print(f"  checkpoint  {result['checkpoint_path']}")
+    print("reports (open in a browser):")
+    print(f"  corpus      {report_path(args.artifacts, corpus.ref).resolve()}")
+    run = f"checkpoints/{Path(result['run_dir']).name}"
+    print(f"  run         {report_path(args.artifacts, run).resolve()}")
     print(f"wall time {time.time() - t0:.1f} s")
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from flows import serve_deployments
+    from pydantic import ValidationError
 
-    serve_deployments()
+    from flows import FollowShards, serve_deployments
+
+    given = {
+        "shards": args.follow_shards,
+        "policy": args.on_new_shards,
+        "steps": args.steps,
+        "config": args.config,
+    }
+    try:
+        follow = FollowShards(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as e:
+        print(f"garimpo serve: {e.errors()[0]['loc'][0]}: {e.errors()[0]['msg']}", file=sys.stderr)
+        return 2
+    serve_deployments(follow)
     return 0

@@ -102,7 +102,8 @@ def placeholder(conv: Conversation) -> Detail:
     return None
 
 
-URL_RE = re.compile(r"!?\[[^\]]*\]\([^)]*\)|\bhttps?://\S+|\bwww\.\S+", re.I)
+# Bounded repeats: an unbounded `[^\]]*` is quadratic on a long run of "[[[[".
+URL_RE = re.compile(r"!?\[[^\]\n]{0,500}\]\([^)\s]{0,2000}\)|\bhttps?://\S+|\bwww\.\S+", re.I)
 MEDIA_TAG_RE = re.compile(
     r"<[^<>\n]{0,30}\b(image|picture|photo|video|audio|file|attachment|imagem|foto|vídeo|arquivo)\b[^<>\n]{0,30}>",
     re.I,
@@ -185,14 +186,24 @@ def normalize_text(text: str) -> str:
     return " ".join(re.findall(r"\w+", text))
 
 
-def repeats_question(conv: Conversation, min_ratio: float = 0.95) -> Detail:
-    """An answer that only restates its question (same words, or nearly the same characters)."""
+def repeats_question(conv: Conversation, min_ratio: float = 0.95, max_chars: int = 20_000) -> Detail:
+    """An answer that only restates its question (same words, or nearly the same characters).
+
+    The character ratio is quadratic in the text length, so it runs only when the lengths allow a
+    ratio of ``min_ratio`` at all (ratio <= 2 * shorter / total) and both texts are under
+    ``max_chars``; longer texts count only when identical.
+    """
     for user, assistant in zip(conv.turns[::2], conv.turns[1::2], strict=False):
         question, answer = normalize_text(user.text), normalize_text(assistant.text)
         if not answer:
             continue
+        if answer == question:
+            return "answer repeats the question"
+        total = len(question) + len(answer)
+        if 2 * min(len(question), len(answer)) < min_ratio * total or max(len(question), len(answer)) > max_chars:
+            continue
         matcher = SequenceMatcher(None, question, answer, autojunk=False)
-        if answer == question or (matcher.quick_ratio() >= min_ratio and matcher.ratio() >= min_ratio):
+        if matcher.quick_ratio() >= min_ratio and matcher.ratio() >= min_ratio:
             return "answer repeats the question"
     return None
 

@@ -337,8 +337,9 @@ def read_epub(spec: SourceSpec) -> Iterator[Record]:
         try:
             with zipfile.ZipFile(path) as book:
                 text, found = epub_text(book, spec.max_bytes)
-        except zipfile.BadZipFile as error:
-            yield rejection(doc_id, spec.name, "corrupt EPUB", {**meta, "detail": f"not a zip: {error}"})
+        except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, ValueError) as error:
+            # NotImplementedError: a zip version or compression zipfile cannot read (or damage saying so).
+            yield rejection(doc_id, spec.name, "corrupt EPUB", {**meta, "detail": f"not a readable zip: {error}"})
             continue
         except EpubError as error:
             yield rejection(doc_id, spec.name, error.reason, {**meta, "detail": str(error)})

@@ -23,6 +23,7 @@ import importlib
 import io
 import json
 import re
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ FORMATS = {
 }
 
 # Exceptions that mean "this input is damaged", as raised by the decompressors and decoders used here.
-READ_ERRORS = (OSError, EOFError, ValueError, zstandard.ZstdError)
+READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, zstandard.ZstdError)
 
 
 @dataclass(frozen=True)

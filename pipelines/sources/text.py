@@ -114,7 +114,7 @@ def read_jsonl(spec: SourceSpec) -> Iterator[Record]:
                             row_id, spec.name, "invalid UTF-8", {**row_meta, "detail": f"byte {error.start}"}
                         )
                         continue
-                    except json.JSONDecodeError as error:
+                    except (json.JSONDecodeError, RecursionError) as error:  # RecursionError: "[[[[..."
                         yield rejection(
                             row_id, spec.name, "malformed JSON", {**row_meta, "detail": str(error)}
                         )
@@ -154,9 +154,13 @@ def read_parquet(spec: SourceSpec) -> Iterator[Record]:
                         if isinstance(row.get("metadata"), str):
                             try:
                                 row["metadata"] = json.loads(row["metadata"])
-                            except json.JSONDecodeError:
+                            except (json.JSONDecodeError, RecursionError):
                                 row.pop("metadata")
                         yield _row_record(spec, row, f"{file_id}#{row_number}", {**meta, "row": row_number})
+                promised = parquet.metadata.num_rows
+                if row_number < promised:  # a damaged page can read as no rows: the footer says how many
+                    detail = f"{row_number} of the {promised} rows the footer lists could be read"
+                    yield rejection(f"{file_id}#rest", spec.name, "truncated or corrupt file", {**meta, "detail": detail})
             except (*READ_ERRORS, pa.ArrowException) as error:
                 yield rejection(
                     f"{file_id}#rest", spec.name, "truncated or corrupt file", {**meta, "detail": str(error)}

@@ -19,6 +19,8 @@ from typing import Any
 
 REASON_KEY = "filter_reason"  # datatrove's BaseFilter stores an excluded document's reason here
 DEFAULT_REASON = "filtered"  # a filter that returned a bare False
+# Stages that remove lines rather than documents, and the metadata counts summed as their `lines_removed`.
+LINE_COUNTS = {"boilerplate": {"template": "template_lines_removed", "site": "site_lines_removed"}}
 
 
 class AccountingError(RuntimeError):
@@ -47,8 +49,16 @@ def stage_counts(
     ``n_in`` is what the stage was given (the previous stage's kept count); None for the read stage,
     whose input is whatever lines it found.
     """
-    kept = sum(1 for _ in iter_records(kept_dir))
-    reasons = Counter(reject_reason(r) for r in iter_records(rejects_dir))
+    counted = LINE_COUNTS.get(stage, {})
+    lines: Counter[str] = Counter()
+    kept = 0
+    for record in iter_records(kept_dir):
+        kept += 1
+        lines.update({name: record["metadata"].get(key, 0) for name, key in counted.items()})
+    reasons: Counter[str] = Counter()
+    for record in iter_records(rejects_dir):
+        reasons[reject_reason(record)] += 1
+        lines.update({name: record.get("metadata", {}).get(key, 0) for name, key in counted.items()})
     rejected = sum(reasons.values())
     entry = {
         "stage": stage,
@@ -58,6 +68,8 @@ def stage_counts(
         "reasons": dict(sorted(reasons.items())),
         "seconds": round(seconds, 3),
     }
+    if counted:
+        entry["lines_removed"] = {name: lines[name] for name in counted}
     if entry["in"] != kept + rejected:
         raise AccountingError(f"stage {stage}: in={entry['in']} but kept={kept} + rejected={rejected}")
     return entry

@@ -32,6 +32,8 @@ import pickle
 import re
 import tempfile
 import zlib
+from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,6 +143,26 @@ class DedupIndex:
         )
 
 
+class _Confirmation:
+    """The exact check of one document against its LSH candidates (``min_jaccard``), shingling the
+    document once however many candidates it has."""
+
+    def __init__(self, settings: DedupSettings, text_of: Callable[[int], str] | None, position: int) -> None:
+        self.settings, self.text_of, self.position = settings, text_of, position
+        self._shingles: set[bytes] | None = None
+
+    def __call__(self, agreement: float, candidate: int | None) -> bool:
+        s = self.settings
+        if not s.min_jaccard:
+            return True
+        if candidate is None or self.text_of is None:  # an earlier version's document: no text here
+            return agreement >= s.min_jaccard
+        if self._shingles is None:
+            self._shingles = _shingle_set(self.text_of(self.position), s.ngram)
+        other = _shingle_set(self.text_of(candidate), s.ngram)
+        return len(self._shingles & other) / max(len(self._shingles | other), 1) >= s.min_jaccard
+
+
 @dataclass
 class _Entry:
     key: tuple[str, int]
@@ -180,10 +202,13 @@ class Deduplicator(PipelineStep):
         signature = self.hasher.signature(doc.text) if self.settings.near else None
         return _Entry(order_key(doc), position, doc.id, exact_key(doc.text), signature)
 
-    def decide(self, entries: list[_Entry]) -> tuple[dict[int, tuple[str, str] | int], DedupIndex]:
+    def decide(
+        self, entries: list[_Entry], text_of: Callable[[int], str] | None = None
+    ) -> tuple[dict[int, tuple[str, str] | int], DedupIndex]:
         """Per arrival position: the kept cluster size (int) or (reason, duplicate_of id); and the kept index.
 
         Entries are processed in order-key order; earlier corpus versions (``against``) come first.
+        ``text_of(position)`` gives a document's text for the exact confirmation (``min_jaccard``).
         """
         s = self.settings
         tables: list[dict[bytes, int]] = [{} for _ in range(s.bands)]
@@ -218,8 +243,10 @@ class Deduplicator(PipelineStep):
             elif s.near:
                 bands = self.hasher.band_keys(entry.signature)
                 hits = sorted({t[b] for t, b in zip(tables, bands, strict=True) if b in t})
+                confirm = _Confirmation(s, text_of, entry.position)
                 for hit in hits:
-                    if np.mean(cluster_signature[hit] == entry.signature) >= s.min_similarity:
+                    agreement = float(np.mean(cluster_signature[hit] == entry.signature))
+                    if agreement >= s.min_similarity and confirm(agreement, cluster_position[hit]):
                         match, reason = hit, "near_duplicate"
                         representative.setdefault(entry.exact, match)
                         break
@@ -237,7 +264,7 @@ class Deduplicator(PipelineStep):
 
     def dedupe(self, docs: list[Document]) -> tuple[list[Document], list[Document]]:
         """Split in-memory documents into (kept, rejected), both in input order."""
-        decisions, _ = self.decide([self._entry(d, i) for i, d in enumerate(docs)])
+        decisions, _ = self.decide([self._entry(d, i) for i, d in enumerate(docs)], lambda i: docs[i].text)
         kept, rejected = [], []
         for i, doc in sorted(enumerate(docs), key=lambda p: (order_key(p[1]), p[0])):
             (kept if self._apply(doc, decisions[i]) else rejected).append(doc)
@@ -254,12 +281,19 @@ class Deduplicator(PipelineStep):
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         with tempfile.TemporaryFile(prefix="garimpo-dedup-") as spill:
             entries = []
+            offsets = array("q")  # where each document starts in the spill file, for the confirmation
             with self.track_time("signatures"):
                 for position, doc in enumerate(data):
                     entries.append(self._entry(doc, position))
+                    offsets.append(spill.tell())
                     pickle.dump((doc.text, doc.id, doc.media, doc.metadata), spill, pickle.HIGHEST_PROTOCOL)
+
+            def text_of(position: int) -> str:
+                spill.seek(offsets[position])
+                return pickle.load(spill)[0]
+
             with self.track_time("clusters"):
-                decisions, kept_index = self.decide(entries)
+                decisions, kept_index = self.decide(entries, text_of)
             del entries
             if self.index_out is not None:
                 kept_index.save(Path(self.index_out))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,7 +91,7 @@ def read_jsonl(path: Path, name: str, max_line_bytes: int = MAX_LINE_BYTES) -> I
                     raw = raw[3:]  # a UTF-8 byte-order mark is an encoding detail, not content
                 if raw.strip():
                     yield parse_line(raw, stem, name, line_no)
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:
         yield _read_error(stem, name, line_no + 1, "corrupt_file", f"{type(e).__name__}: {e}")
 
 
@@ -118,6 +119,8 @@ def parse_line(raw: bytes, stem: str, name: str, line_no: int) -> Document:
         record = json.loads(line)
     except json.JSONDecodeError as e:
         return error("malformed_json", e.msg + f" at column {e.colno}", line)
+    except RecursionError:  # "[[[[..." thousands deep
+        return error("malformed_json", "nested deeper than the JSON parser's recursion limit", line)
     if not isinstance(record, dict):
         return error("not_an_object", f"a JSON {type(record).__name__}, not an object", line)
     doc_id = record.pop("id", None)

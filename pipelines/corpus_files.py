@@ -76,10 +76,8 @@ def corpus_batches(
     corpus: Manifest, columns: list[str], batch_size: int = 256
 ) -> Iterator[dict[str, list[Any]]]:
     """Batches ``{column: values}`` of a corpus version's ``documents/*.parquet``, in file order."""
-    for entry in sorted(corpus.files, key=lambda f: f.path):
-        if entry.path.startswith(f"{DOCUMENTS_DIR}/") and entry.path.endswith(".parquet"):
-            for batch in pq.ParquetFile(corpus.path_of(entry)).iter_batches(batch_size, columns=columns):
-                yield batch.to_pydict()
+    for batch in record_batches(corpus, DOCUMENTS_DIR, columns, batch_size):
+        yield batch.to_pydict()
 
 
 def corpus_texts(corpus: Manifest) -> Iterator[str]:

@@ -30,6 +30,7 @@ import torch
 
 from garimpo.core import ArtifactError, ArtifactStore
 from garimpo.core.fs import write_text_atomic
+from garimpo.core.manifest import RUNS
 from garimpo.core.settings import config_path, load_settings, to_dict
 from train.eval_choice import ChoiceTask, cloze_items, fitting, load_enem, score_choices, score_cloze
 from train.eval_contamination import overlap, training_texts
@@ -141,7 +142,7 @@ def evaluate_model(
 def _root_of(m: EvalModel) -> Path | None:
     """The artifact root of a checkpoint in ``<root>/checkpoints/<run>/``; None elsewhere."""
     run_dir = m.out_dir
-    return run_dir.parents[1] if run_dir.parent.name == "checkpoints" else None
+    return run_dir.parents[1] if run_dir.parent.name == RUNS else None
 
 
 def _val_sets(m: EvalModel, root: Path | None) -> list[TextSet]:

@@ -41,7 +41,7 @@ import torch
 from garimpo.core import ArtifactError, Manifest
 from garimpo.core.formats import TOKENIZER_FILE, sources
 from garimpo.core.fs import remove_partial_files, sha256_file
-from garimpo.core.manifest import code_version
+from garimpo.core.manifest import RUNS, code_version
 from model.gpt import GPT
 from train import speed
 from train.checkpoint import (
@@ -116,7 +116,7 @@ def train(
     manifest = open_shards(shards, artifacts_root)
     model_cfg = cfg.model_config(manifest.extra["vocab_size"])
     run_name = run_name or f"{manifest.name}-{cfg.model.get('preset', 'tiny')}"
-    run_dir = Path(artifacts_root) / "checkpoints" / run_name
+    run_dir = Path(artifacts_root) / RUNS / run_name
     precision = pick_precision(device, cfg.precision)
     seq_len = model_cfg.seq_len
 

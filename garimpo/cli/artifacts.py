@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from garimpo.cli.common import store_of
-from garimpo.core import KINDS, LATEST, ArtifactStore, Manifest, gc, load_manifest, verify
+from garimpo.core import KINDS, LATEST, gc, load_manifest, verify
 from garimpo.core.diff import diff_manifests
+from garimpo.core.manifest import RUNS
 from garimpo.core.report import format_table
 
 
@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="action", required=True)
 
     s = sub.add_parser("list", help="every version with its size; * marks latest, P pinned")
-    s.add_argument("kind", nargs="?", choices=[k for k in KINDS if k != "checkpoints"])
+    s.add_argument("kind", nargs="?", choices=[k for k in KINDS if k != RUNS])
     s.set_defaults(func=cmd_list)
 
     s = sub.add_parser("show", help="a version's manifest as JSON")
@@ -59,16 +59,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.set_defaults(func=cmd_unpin)
 
 
-def _load(store: ArtifactStore, ref: str) -> Manifest:
-    return load_manifest(ref) if Path(ref).is_dir() else store.load_ref(ref)
-
-
 def cmd_list(args: argparse.Namespace) -> int:
     store = store_of(args)
     pins = set(gc.pins(store))
     rows = []
     for kind in [args.kind] if args.kind else KINDS:
-        if kind == "checkpoints":
+        if kind == RUNS:
             continue
         for name in store.names(kind):
             latest = store.resolve(kind, name) if (store.root / kind / name / LATEST).is_file() else ""
@@ -88,7 +84,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    m = _load(store_of(args), args.ref)
+    m = store_of(args).load_ref_or_folder(args.ref)
     shown = {k: v for k, v in m.to_json().items() if k != "files" or args.files}
     print(json.dumps(shown, indent=2, ensure_ascii=False))
     return 0
@@ -97,7 +93,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     store = store_of(args)
     print(
-        json.dumps(diff_manifests(_load(store, args.a), _load(store, args.b)), indent=2, ensure_ascii=False)
+        json.dumps(
+            diff_manifests(store.load_ref_or_folder(args.a), store.load_ref_or_folder(args.b)),
+            indent=2,
+            ensure_ascii=False,
+        )
     )
     return 0
 
@@ -105,7 +105,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     store = store_of(args)
     manifests = (
-        [_load(store, ref) for ref in args.refs]
+        [store.load_ref_or_folder(ref) for ref in args.refs]
         if args.refs
         else [
             load_manifest(folder) for _, folder in store.published() if (folder / "manifest.json").is_file()

@@ -7,12 +7,11 @@ folder after a plain ``pip install``; no path is patched to find it.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-from garimpo.cli.common import quiet_datatrove, store_of
+from garimpo.cli.common import embedded_prefect, store_of
 from garimpo.core.html import report_path
 from garimpo.core.report import format_table, stage_rows
 
@@ -37,10 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    quiet_datatrove()
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    embedded_prefect()
     from flows import demo
 
     t0 = time.time()

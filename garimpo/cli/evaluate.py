@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 
-from garimpo.cli.common import quiet_datatrove
+from garimpo.cli.common import embedded_prefect
 
 
 def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
@@ -68,10 +68,7 @@ def _source(value: str) -> dict[str, str]:
 
 
 def cmd_ablate(args: argparse.Namespace) -> int:
-    quiet_datatrove()
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    embedded_prefect()
     from pydantic import ValidationError
 
     from flows import AblationParams, data_ablation

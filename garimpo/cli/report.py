@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from garimpo.cli.common import store_of
-from garimpo.core.lineage import is_run, load_run, load_version
+from garimpo.core.lineage import is_run, load_run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +29,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         path = write_run_report(load_run(store, args.ref).folder, args.out)
     else:
-        manifest = load_version(store, args.ref)
+        manifest = store.load_ref_or_folder(args.ref)
         if manifest.kind != "corpus":
             print(
                 f"garimpo: {manifest.ref} is a {manifest.kind} version; reports are written for corpus "

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from garimpo.core.errors import ArtifactError
 from garimpo.core.fs import TRASH_PREFIX, folder_owner, pid_alive, remove_tree, tree_bytes, write_text_atomic
-from garimpo.core.manifest import KINDS, RUN_JSON
+from garimpo.core.manifest import KINDS, RUN_JSON, RUNS
 from garimpo.core.store import CACHE_DIR, LATEST, TMP_PREFIX, WORK_DIR, ArtifactStore
 
 PINS = "pins"
@@ -70,11 +70,11 @@ def roots(store: ArtifactStore) -> dict[str, str]:
     found: dict[str, str] = {}
     for kind in KINDS:
         for name in store.names(kind):
-            if kind != "checkpoints" and (store.root / kind / name / LATEST).is_file():
+            if kind != RUNS and (store.root / kind / name / LATEST).is_file():
                 found.setdefault(f"{kind}/{name}/{store.resolve(kind, name)}", "latest")
     for ref in pins(store):
         found.setdefault(store.canonical(ref), "pinned")
-    runs = store.root / "checkpoints"
+    runs = store.root / RUNS
     for run in sorted(runs.iterdir()) if runs.is_dir() else []:
         if not run.is_dir():
             continue

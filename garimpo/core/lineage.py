@@ -21,10 +21,9 @@ from typing import Any
 
 from garimpo.core.errors import ArtifactError
 from garimpo.core.fs import sha256_file
-from garimpo.core.manifest import MANIFEST, RUN_JSON, Manifest, fingerprint_inputs, load_manifest
+from garimpo.core.manifest import RUN_JSON, RUNS, Manifest, fingerprint_inputs, load_manifest
 from garimpo.core.store import ArtifactStore
 
-RUNS = "checkpoints"
 INPUTS_DIR = "inputs"  # where flows write the inputs they generate or read (sample corpus, sources)
 MAX_CANDIDATES = 256  # combinations of same-named files tried when proving a corpus's inputs
 
@@ -121,17 +120,12 @@ def is_run(store: ArtifactStore, ref: str) -> bool:
     return ref.strip("/").split("/")[0] == RUNS or (Path(ref) / RUN_JSON).is_file()
 
 
-def load_version(store: ArtifactStore, ref: str) -> Manifest:
-    """A version named by ``kind/name[/version]`` or by its folder."""
-    return load_manifest(ref) if Path(ref, MANIFEST).is_file() else store.load_ref(ref)
-
-
 def down(store: ArtifactStore, ref: str) -> Node:
     """The tree from a run or version down to the recipe and input files it was built from."""
     shown: set[str] = set()
     if is_run(store, ref):
         return _run_node(store, load_run(store, ref), shown)
-    return _version_node(store, load_version(store, ref), "", shown)
+    return _version_node(store, store.load_ref_or_folder(ref), "", shown)
 
 
 def _run_node(store: ArtifactStore, run: Run, shown: set[str]) -> Node:
@@ -282,7 +276,7 @@ def up(store: ArtifactStore, ref: str) -> Node:
         parent = run.info.get("lineage", {}).get("continued_from")
         if parent:
             children.setdefault(f"{RUNS}/{_run_folder(parent).name}", []).append((run.ref, "continued from"))
-    root = load_run(store, ref).ref if is_run(store, ref) else load_version(store, ref).ref
+    root = load_run(store, ref).ref if is_run(store, ref) else store.load_ref_or_folder(ref).ref
     shown: set[str] = set()
 
     def build(node_ref: str, role: str) -> Node:

@@ -28,7 +28,8 @@ from garimpo.core.fs import sha256_file
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 STATS = "stats.json"
-KINDS = ("corpus", "instruct", "tokenizer", "shards", "checkpoints")
+RUNS = "checkpoints"  # the kind whose entries are training run folders, not published versions
+KINDS = ("corpus", "instruct", "tokenizer", "shards", RUNS)
 RUN_JSON = "run.json"  # in a training run folder (checkpoints/<run>/): the run's config and lineage
 
 

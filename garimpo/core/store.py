@@ -23,6 +23,7 @@ from garimpo.core.fs import fsync_dir, fsync_tree, write_json_atomic, write_text
 from garimpo.core.manifest import (
     KINDS,
     MANIFEST,
+    RUNS,
     STATS,
     Manifest,
     code_version,
@@ -170,6 +171,10 @@ class ArtifactStore:
         """Load ``kind/name[/version]`` (version defaults to latest)."""
         return self.load(*self._parts(ref))
 
+    def load_ref_or_folder(self, ref: str | os.PathLike[str]) -> Manifest:
+        """A version named by ``kind/name[/version]`` or by its folder on disk."""
+        return load_manifest(ref) if Path(ref).is_dir() else self.load_ref(str(ref))
+
     def canonical(self, ref: str) -> str:
         """``kind/name/version`` of a reference, with ``latest`` (or no version) resolved."""
         kind, name, version = self._parts(ref)
@@ -200,7 +205,7 @@ class ArtifactStore:
         """``(ref, folder)`` of every version folder in the store (checkpoint runs excluded)."""
         out = []
         for kind in KINDS:
-            if kind == "checkpoints":
+            if kind == RUNS:
                 continue
             for name in self.names(kind):
                 for folder in sorted((self.root / kind / name).iterdir()):

@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from pydantic import BaseModel, Field
 
 from garimpo.core import ArtifactError, ArtifactStore, Manifest, lineage, verify
@@ -267,19 +272,29 @@ def _against(params: CleanCorpusParams) -> list[Manifest]:
     return [store.load_ref(ref) for ref in params.dedup_against]
 
 
-@task(name="curation-stage", task_run_name="{stage}", **RETRIES)
-def stage_task(stage: str, params: CleanCorpusParams, inputs: list[str], key: str) -> dict[str, Any]:
-    from pipelines.curate import DEDUP_INDEX, run_stage
+@task(name="curation-phase", task_run_name="{phase}", **RETRIES)
+def phase_task(phase: str, params: CleanCorpusParams, inputs: list[str], key: str) -> dict[str, Any]:
+    """One curation phase; its progress (documents, rate) is a Prefect progress artifact."""
+    from pipelines.curate import DEDUP_INDEX, run_phase
     from pipelines.recipe import load_recipe
 
-    return run_stage(
-        stage,
+    artifact = create_progress_artifact(0.0, description=f"curation phase {phase}: starting")
+    shown = [0.0]
+
+    def on_progress(fraction: float, text: str) -> None:
+        if fraction == fraction:  # NaN while no total is known: keep the last figure, new text
+            shown[0] = min(100.0, 100.0 * fraction)
+        update_progress_artifact(artifact_id=artifact, progress=shown[0], description=text)
+
+    return run_phase(
+        phase,
         load_recipe(params.recipe),
         _work_dir(params, key),
         [Path(p) for p in inputs],
         params.workers,
         [m.path_of(DEDUP_INDEX) for m in _against(params)],
         params.executor_config(),
+        on_progress=on_progress,
     )
 
 
@@ -314,11 +329,12 @@ def instruct_task(params: CleanCorpusParams, inputs: list[str]) -> Manifest:
 def clean_corpus(params: CleanCorpusParams = CleanCorpusParams()) -> str:  # noqa: B008
     """Sources → normalize → language ID → quality → PII → dedup → a published corpus version.
 
-    Each stage is its own task. Work is keyed on the inputs' content and the recipe: a rerun with
-    unchanged inputs returns the published version at once, and a killed run resumes at the first
-    unfinished stage.
+    Each phase (a few stages in one datatrove run, see pipelines/phases.py) is its own task, with a
+    progress artifact. Work is keyed on the inputs' content and the recipe: a rerun with unchanged
+    inputs returns the published version at once, and a killed run resumes at the first unfinished
+    phase.
     """
-    from pipelines.curate import input_key, stage_names
+    from pipelines.curate import input_key, phase_names
     from pipelines.recipe import load_recipe
 
     inputs = [p for p in params.inputs if p != SAMPLE_INPUTS]
@@ -333,8 +349,8 @@ def clean_corpus(params: CleanCorpusParams = CleanCorpusParams()) -> str:  # noq
     key = input_key([Path(p) for p in inputs], recipe, [m.ref for m in _against(params)])
     store = ArtifactStore(params.artifacts)
     if store.find("corpus", params.name, input_fingerprint=key) is None:
-        for stage in stage_names(recipe):
-            stage_task(stage, params, inputs, key)
+        for phase in phase_names(recipe):
+            phase_task(phase, params, inputs, key)
     before = _versions(store, "corpus", params.name)
     manifest = publish_corpus_task(params, inputs, key)
     report = _corpus_report(manifest, manifest.version not in before)

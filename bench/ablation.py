@@ -8,7 +8,14 @@ variant trains on it as read; the curated variant after the shipped recipe. Both
 text that is in neither (Machado de Assis chapters and Bosque news documents; the flow refuses to run
 when any of it occurs in a variant's data). Prints the mixture's composition and one JSON line.
 
-    .venv/bin/python -m bench.ablation [--steps 120] [--seeds 0,1,2] [--work /tmp/garimpo-ablation]
+    .venv/bin/python -m bench.ablation [--steps 320] [--seeds 0,1,2] [--config ablation] [--work /tmp/garimpo-ablation]
+
+The budget rule is FineWeb's: every variant trains on the same number of tokens, fewer than the
+smallest variant holds, so no model repeats its data and the comparison is about the data, not about
+how often it was seen. Curation keeps 44% of this mixture's tokens, so a budget above the curated
+variant's train tokens makes the curated model repeat its text while the raw one does not; the JSON
+line gives each variant's epochs (tokens per run / its train tokens) and ``budget_within_every_variant``
+says whether the rule held.
 
 The model is tiny (CPU minutes): the figures say which data gives the better model at this scale
 and equal token budget, not how large the gap is for a real model (docs/evaluation.md).
@@ -101,10 +108,23 @@ def heldout(work: Path) -> dict[str, str]:
     return out
 
 
+def data_epochs(artifacts: Path, shards: dict[str, str], tokens_per_run: int) -> dict[str, dict]:
+    """Per variant, its train-split tokens and how many times a run of ``tokens_per_run`` reads them."""
+    from garimpo.core.store import ArtifactStore
+
+    store = ArtifactStore(artifacts)
+    out = {}
+    for variant, ref in shards.items():
+        train = store.load_ref(ref).stats["train"]["tokens"]
+        out[variant] = {"train_tokens": train, "epochs": tokens_per_run / train if train else float("inf")}
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--steps", type=int, default=120)
+    p.add_argument("--steps", type=int, default=320, help="320 x 1024 tokens: under the curated train split")
     p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--config", default="ablation", help="training config: a shipped name or a TOML path")
     p.add_argument("--vocab-size", type=int, default=2048)
     p.add_argument("--max-tokens", type=int, default=60000, help="held-out tokens per set and run")
     p.add_argument("--work", default=None, help="work folder (default: a new temporary one)")
@@ -141,7 +161,7 @@ def main() -> None:
         AblationParams(
             inputs=[str(work / "mixture.jsonl")],
             heldout=heldout(work),
-            config="ablation",  # garimpo/configs/train/ablation.toml: tiny, 64-token windows, batch 16
+            config=args.config,  # default garimpo/configs/train/ablation.toml: tiny, 64-token windows, batch 16
             max_steps=args.steps,
             eval_config=str(work / "eval.toml"),
             seeds=[int(s) for s in args.seeds.split(",")],
@@ -151,6 +171,7 @@ def main() -> None:
     )
     rows = {r["variant"]: r for r in out["summary"]}
     raw, cur = rows["raw"], rows["curated"]
+    epochs = data_epochs(work / "artifacts", out["shards"], raw["tokens_seen"][0])
     spread = max(raw["bpb_spread"], cur["bpb_spread"])
     print(
         json.dumps(
@@ -160,6 +181,9 @@ def main() -> None:
                 "heldout": {k: v["documents"] for k, v in out["heldout"].items()},
                 "steps": args.steps,
                 "tokens_per_run": raw["tokens_seen"][0],
+                "train_tokens": {v: e["train_tokens"] for v, e in epochs.items()},
+                "epochs": {v: round(e["epochs"], 2) for v, e in epochs.items()},
+                "budget_within_every_variant": all(e["epochs"] <= 1 for e in epochs.values()),
                 "seeds": raw["seeds"],
                 "raw_bpb": round(raw["bpb_mean"], 4),
                 "curated_bpb": round(cur["bpb_mean"], 4),
@@ -168,6 +192,7 @@ def main() -> None:
                 "gap": round(cur["gap_vs_raw"], 4),
                 "gap_over_2x_spread": round(cur["gap_vs_raw"] / (2 * spread), 2) if spread else None,
                 "curated_wins_every_seed": cur["wins_every_seed"],
+                "per_seed": {"raw": raw["per_seed"], "curated": cur["per_seed"]},
                 "per_set": {
                     k: round(v, 4)
                     for k, v in cur.items()

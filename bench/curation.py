@@ -30,7 +30,7 @@ from datatrove.data import Document
 from datatrove.pipeline.filters import FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter
 from datatrove.pipeline.formatters import FTFYFormatter, PIIFormatter
 
-from pipelines.curate import stage_steps
+from pipelines.phases import stage_steps
 from pipelines.recipe import load_recipe
 from pipelines.stages.accounting import REASON_KEY
 from pipelines.stages.langid import LanguageID
@@ -173,7 +173,7 @@ def peak_rss_mb(copies: int) -> float:
 import json, resource
 from pathlib import Path
 from datatrove.data import Document
-from pipelines.curate import stage_steps
+from pipelines.phases import stage_steps
 from pipelines.recipe import load_recipe
 recipe = load_recipe()
 files = sorted(Path({str(DATA / "pt_text")!r}).rglob("*.jsonl"))

@@ -1,12 +1,17 @@
 """Curate JSONL sources into a corpus: read -> normalize -> boilerplate -> langid -> quality (-> classifier) -> pii -> dedup.
 
-Each stage is one datatrove executor run (``stage_names`` lists them, ``run_stage`` runs one; local
-processes or Ray, see ``pipelines/executors.py``; where it runs never changes the output), so a
-Prefect flow can show every stage as its own task and a killed run resumes stage by stage (a finished
-stage leaves ``done.json``; inside a stage datatrove's ``completions/`` skip finished ranks).
-Stages hand documents to each other as gzipped JSONL under ``work_dir/NN_<stage>/kept``; what a stage
-drops goes to ``rejects/`` through datatrove's exclusion writers. Every stage but boilerplate and dedup
-runs ``workers`` tasks in parallel; those two run one task because each must see every document.
+The stages run as a few datatrove runs, "phases" (``pipelines/phases.py`` says how stages are
+grouped and why), on local processes, Ray or any other datatrove executor
+(``pipelines/executors.py``; where it runs never changes the output). The inputs are first cut into
+pieces (``pipelines/input_plan.py``: byte ranges of plain JSONL, line ranges of compressed files),
+so N workers get N shares even of one big file; every documents phase runs one task per piece.
+
+A Prefect flow shows every phase as its own task, and a killed run resumes: a finished phase leaves
+``done.json``, and inside a phase datatrove's ``completions/`` skip finished tasks. ``run.json``
+records the recipe, the inputs and the pieces, so a resumed run keeps its first run's pieces
+whatever its worker count. Documents never sit in one process's memory: tasks stream them between
+gzipped JSONL files, rejects go to per-stage exclusion files, and `finalize` merges everything in
+input order through an external sort (``pipelines/external_sort.py``).
 
 `finalize` turns the work folder into the corpus layout of ``docs/formats.md``: ``documents/*.parquet``,
 ``rejects/*.parquet`` (written by ``pipelines/corpus_files.py``, which its readers use too) and
@@ -18,96 +23,84 @@ the published artifact version is stable.
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from datatrove.pipeline.base import PipelineStep
-from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter
 
 from garimpo.core import ArtifactStore, Built, Manifest
+from garimpo.core.fs import write_json_atomic
 from garimpo.core.manifest import fingerprint_inputs
 from pipelines.corpus_files import parquet_rows, write_corpus_files
 from pipelines.executors import ExecutorConfig, make_executor
 from pipelines.external_sort import sorted_stream
+from pipelines.input_plan import Piece, plan_pieces
+from pipelines.phases import (
+    DEDUP_BUCKETS,
+    DEDUP_CLUSTERS,
+    PartitionReader,
+    PartitionWriter,
+    Phase,
+    phase_plan,
+    stage_steps,
+)
+from pipelines.progress import ProgressProbe, watch_phase
 from pipelines.recipe import Recipe, load_recipe
-from pipelines.stages.accounting import REASON_KEY, iter_records, reject_reason, stage_counts, summarize
-from pipelines.stages.boilerplate import BoilerplateRemover
-from pipelines.stages.dedup import DedupIndex, Deduplicator
-from pipelines.stages.langid import LanguageID
-from pipelines.stages.normalize import TextNormalizer
-from pipelines.stages.pii import PIIRedactor
-from pipelines.stages.quality import fineweb_quality_filter, gopher_quality_filter, repetition_filter
-from pipelines.stages.quality_model import QualityClassifier
-from pipelines.stages.read import InputCheck, JsonlSource
+from pipelines.stages.accounting import (
+    REASON_KEY,
+    AccountingError,
+    count_records,
+    iter_records,
+    merged_step_stats,
+    reject_reason,
+    reject_reasons,
+    stage_entry,
+    summarize,
+)
+from pipelines.stages.dedup_cluster import DedupBuckets, DedupClusters, DedupFilter, write_dedup_index
+from pipelines.stages.dedup_phases import DedupSignatures, file_order, write_against_signatures
+from pipelines.stages.read import JsonlSource
 
 DONE = "done.json"
 RUN = "run.json"
 # The kept documents' ids, exact hashes and MinHash signatures, shipped inside each corpus version so a
 # later batch can be deduplicated against it cheaply (`publish_corpus(..., dedup_against=[...])`).
 DEDUP_INDEX = "dedup_index.npy"
+DEDUP_DIR = "dedup"
+# Called from the watcher thread with (fraction done or NaN, one-line summary); the flow's progress artifact.
+OnProgress = Callable[[float, str], None]
+
+
+def phase_names(recipe: Recipe) -> list[str]:
+    """The phases a run executes, in order (``pipelines/phases.py``)."""
+    return [phase.name for phase in phase_plan(recipe)]
 
 
 def stage_names(recipe: Recipe) -> list[str]:
-    """The stages a run executes, in order: ``read`` then the recipe's stages."""
+    """The stages whose counts stats.json reports, in order: ``read`` then the recipe's stages."""
     return ["read", *recipe.stages]
 
 
-def stage_steps(
-    name: str,
-    recipe: Recipe,
-    rejects: JsonlWriter | None = None,
-    dedup_against: list[Path] | None = None,
-    dedup_index_out: Path | None = None,
-) -> list[PipelineStep]:
-    """The datatrove steps of one stage (without reader and writer); usable on in-memory Documents.
-
-    ``dedup_against`` are earlier versions' dedup index files; ``dedup_index_out`` is where the dedup
-    stage saves the index of what it kept.
-    """
-    lang = recipe.word_tokenizer
-    steps: dict[str, Any] = {
-        "read": lambda: [InputCheck(exclusion_writer=rejects)],
-        # A text made only of invisible characters is empty once normalized: reject it here, not later.
-        "normalize": lambda: [TextNormalizer(recipe.normalize), InputCheck(exclusion_writer=rejects)],
-        "boilerplate": lambda: [BoilerplateRemover(recipe.boilerplate, exclusion_writer=rejects)],
-        "langid": lambda: [LanguageID(recipe.language, recipe.langid, exclusion_writer=rejects)],
-        "gopher_repetition": lambda: [repetition_filter(recipe.gopher_repetition, lang, rejects)],
-        "gopher_quality": lambda: [gopher_quality_filter(recipe.gopher_quality, lang, rejects)],
-        "fineweb_quality": lambda: [fineweb_quality_filter(recipe.fineweb_quality, lang, rejects)],
-        "quality_classifier": lambda: [
-            QualityClassifier(recipe.quality_classifier, exclusion_writer=rejects)
-        ],
-        "pii": lambda: [PIIRedactor(recipe.pii)],
-        "dedup": lambda: [
-            Deduplicator(
-                recipe.dedup,
-                exclusion_writer=rejects,
-                against=[DedupIndex.load(Path(p)) for p in dedup_against or []],
-                index_out=dedup_index_out,
-            )
-        ],
-    }
-    if name not in steps:
-        raise ValueError(f"unknown stage {name!r}; expected one of {list(steps)}")
-    return steps[name]()
-
-
-def _stage_dir(work_dir: Path, recipe: Recipe, name: str) -> Path:
-    names = stage_names(recipe)
+def _phase_dir(work_dir: Path, phases: list[Phase], name: str) -> Path:
+    names = [p.name for p in phases]
     if name not in names:
-        raise ValueError(f"stage {name!r} is not in this recipe's stages {names}")
+        raise ValueError(f"phase {name!r} is not in this recipe's phases {names}")
     return work_dir / f"{names.index(name):02d}_{name}"
 
 
-def _check_run(work_dir: Path, recipe: Recipe, inputs: list[Path] | None) -> None:
-    """Refuse to resume a work folder that was started with another recipe or other inputs."""
+def _check_run(work_dir: Path, recipe: Recipe, inputs: list[Path] | None, workers: int) -> dict[str, Any]:
+    """Refuse to resume a work folder started with another recipe or other inputs; return run.json.
+
+    The first run with inputs cuts them into pieces (about one per worker, more for big files) and
+    records them, so a resumed run works on the same pieces whatever its worker count.
+    """
     work_dir.mkdir(parents=True, exist_ok=True)
     run_file = work_dir / RUN
-    current = {"recipe": recipe.to_dict()}
+    current: dict[str, Any] = {"recipe": recipe.to_dict()}
     if inputs is not None:
         current["inputs"] = sorted(str(Path(p).resolve()) for p in inputs)
     if run_file.is_file():
@@ -116,10 +109,15 @@ def _check_run(work_dir: Path, recipe: Recipe, inputs: list[Path] | None) -> Non
             if key in previous and previous[key] != value:
                 raise ValueError(f"{work_dir} was started with a different {key}; use a fresh work_dir")
         current = previous | current
-    run_file.write_text(json.dumps(current, indent=1, ensure_ascii=False))
+    if inputs and "pieces" not in current:
+        current["pieces"] = [p.to_dict() for p in plan_pieces([Path(p) for p in inputs], max(1, workers))]
+        write_json_atomic(run_file, current)
+    elif not run_file.is_file():
+        write_json_atomic(run_file, current)
+    return current
 
 
-def run_stage(
+def run_phase(
     name: str,
     recipe: Recipe,
     work_dir: Path,
@@ -127,69 +125,142 @@ def run_stage(
     workers: int = 1,
     dedup_against: list[Path] | None = None,
     executor: ExecutorConfig | None = None,
+    show_progress: bool = False,
+    on_progress: OnProgress | None = None,
 ) -> dict[str, Any]:
-    """Run one stage (resuming or skipping it when already done) and return its stats entry.
+    """Run one phase (resuming it, or skipping it when already done) and return its ``done.json`` entry.
 
-    ``inputs`` (JSONL files) is needed by the ``read`` stage only; every later stage reads the previous
-    stage's kept documents from ``work_dir``. ``dedup_against`` (dedup index files of earlier corpus
-    versions) is used by the ``dedup`` stage only.
+    ``inputs`` (JSONL files) is needed by the ``read`` phase only; every later phase reads the
+    previous one's output from ``work_dir``. ``dedup_against`` (dedup index files of earlier corpus
+    versions) is used by the dedup phases only. ``show_progress`` draws a bar on stderr.
     """
     work_dir = Path(work_dir)
-    _check_run(work_dir, recipe, inputs if name == "read" else None)
-    stage_dir = _stage_dir(work_dir, recipe, name)
-    if (stage_dir / DONE).is_file():
-        return json.loads((stage_dir / DONE).read_text())
-    names = stage_names(recipe)
-    n_in = None
-    if name == "read":
-        if not inputs:
-            raise ValueError("the read stage needs at least one input file")
-        source: PipelineStep = JsonlSource([Path(p) for p in inputs])
-        has_input = True
-    else:
-        previous = _stage_dir(work_dir, recipe, names[names.index(name) - 1])
-        if not (previous / DONE).is_file():
-            raise RuntimeError(f"stage {name!r} needs stage {previous.name!r} to finish first")
-        n_in = json.loads((previous / DONE).read_text())["kept"]
-        source = JsonlReader(
-            str(previous / "kept"), glob_pattern="*.jsonl.gz", recursive=False, add_file_path=False
-        )
-        has_input = n_in > 0
-    # Dedup and boilerplate (per-site line counts) see every document in one task; other stages split
-    # the files over `workers` tasks.
-    tasks = 1 if name in ("dedup", "boilerplate") else max(1, workers)
+    if name == "read" and not inputs:
+        raise ValueError("the read phase needs at least one input file")
+    run = _check_run(work_dir, recipe, inputs if name == "read" else None, workers)
+    phases = phase_plan(recipe)
+    folder = _phase_dir(work_dir, phases, name)
+    if (folder / DONE).is_file():
+        return json.loads((folder / DONE).read_text())
+    index = [p.name for p in phases].index(name)
+    previous = _done(work_dir, phases, phases[index - 1].name) if index else None
+    if index and previous is None:
+        raise RuntimeError(f"phase {name!r} needs phase {phases[index - 1].name!r} to finish first")
+    pieces = [Piece.from_dict(d) for d in run["pieces"]]
+    phase = phases[index]
+    n_in = previous["documents"] if previous else None
+    pipeline, spans = _pipeline(phases, index, work_dir, recipe, pieces, dedup_against)
+    tasks = _bucket_tasks(recipe, pieces) if name == DEDUP_BUCKETS else 1 if name == DEDUP_CLUSTERS else len(pieces)
+    if name == DEDUP_BUCKETS:  # earlier corpus versions enter the buckets as one more signature rank
+        write_against_signatures(recipe.dedup, work_dir / DEDUP_DIR, [Path(p) for p in dedup_against or []])
     started = time.perf_counter()
-    if has_input:
-        rejects = JsonlWriter(str(stage_dir / "rejects"), output_filename="${rank}.jsonl.gz")
-        kept = JsonlWriter(str(stage_dir / "kept"), output_filename="${rank}.jsonl.gz")
-        steps = stage_steps(name, recipe, rejects, dedup_against, stage_dir / DEDUP_INDEX)
-        pipeline = [source, *steps, kept]
+    with watch_phase(
+        folder / "progress",
+        label=f"{name} ({', '.join(phase.stages)})" if phase.stages else name,
+        total_docs=n_in,
+        total_bytes=sum(p.size for p in pieces) if name == "read" else None,
+        enabled=show_progress,
+        on_update=on_progress,
+    ):
         make_executor(
-            pipeline, tasks=tasks, workers=tasks, logging_dir=stage_dir / "logs", config=executor
+            pipeline, tasks=tasks, workers=min(max(1, workers), tasks), logging_dir=folder / "logs", config=executor
         ).run()
-    entry = stage_counts(name, stage_dir / "kept", stage_dir / "rejects", n_in, time.perf_counter() - started)
-    stage_dir.mkdir(parents=True, exist_ok=True)  # a stage that received no document ran nothing
-    (stage_dir / DONE).write_text(json.dumps(entry, indent=1))
+    entry = _phase_entry(phase, folder, spans, n_in, time.perf_counter() - started)
+    write_json_atomic(folder / DONE, entry)
     return entry
 
 
+def _done(work_dir: Path, phases: list[Phase], name: str) -> dict[str, Any] | None:
+    done = _phase_dir(work_dir, phases, name) / DONE
+    return json.loads(done.read_text()) if done.is_file() else None
+
+
+def _bucket_tasks(recipe: Recipe, pieces: list[Piece]) -> int:
+    """Tasks of the dedup-buckets phase: one per band at most (the exact hashes are one more band)."""
+    return max(1, min(len(pieces), recipe.dedup.bands + 1))
+
+
+def _pipeline(
+    phases: list[Phase],
+    index: int,
+    work_dir: Path,
+    recipe: Recipe,
+    pieces: list[Piece],
+    dedup_against: list[Path] | None,
+) -> tuple[list[PipelineStep], dict[str, tuple[int, int]]]:
+    """One phase's datatrove pipeline and, per stage, the span of its steps in it."""
+    phase = phases[index]
+    folder = _phase_dir(work_dir, phases, phase.name)
+    dedup_dir = work_dir / DEDUP_DIR
+    if phase.name == DEDUP_BUCKETS:
+        return [DedupBuckets(recipe.dedup, dedup_dir)], {}
+    if phase.name == DEDUP_CLUSTERS:
+        return [DedupClusters(recipe.dedup, dedup_dir)], {}
+    if index == 0:
+        source: PipelineStep = JsonlSource(pieces)
+    else:
+        source = PartitionReader(_phase_dir(work_dir, phases, _last_documents_phase(phases, index)) / "kept")
+    steps: list[PipelineStep] = [source, ProgressProbe(folder / "progress")]
+    spans = {}
+    for stage in phase.stages:
+        rejects = JsonlWriter(str(folder / "rejects" / stage), output_filename="${rank}.jsonl.gz")
+        if stage == "dedup":
+            stage_list: list[PipelineStep] = [DedupFilter(recipe.dedup, dedup_dir, exclusion_writer=rejects)]
+        else:
+            stage_list = stage_steps(stage, recipe, rejects)
+        spans[stage] = (len(steps), len(steps) + len(stage_list))
+        steps += stage_list
+    following = next((p for p in phases[index + 1 :] if p.moves_documents), None)
+    head = following.stages[0] if following else None
+    if head == "dedup":
+        steps.append(DedupSignatures(recipe.dedup, dedup_dir, file_order(sorted({p.name for p in pieces}))))
+    steps.append(PartitionWriter(folder / "kept", site_partitions=len(pieces) if head == "boilerplate" else None))
+    return steps, spans
+
+
+def _last_documents_phase(phases: list[Phase], index: int) -> str:
+    return next(p.name for p in reversed(phases[:index]) if p.moves_documents)
+
+
+def _phase_entry(
+    phase: Phase, folder: Path, spans: dict[str, tuple[int, int]], n_in: int | None, seconds: float
+) -> dict[str, Any]:
+    """A phase's counts: per stage (stats.json entries) and the documents it hands on, checked."""
+    entry: dict[str, Any] = {"phase": phase.name, "seconds": round(seconds, 3), "stages": []}
+    if not phase.moves_documents:
+        return entry | {"documents": n_in}
+    stats = merged_step_stats(folder / "logs")
+    n = int(stats[0].get("documents", 0)) if n_in is None and stats else n_in or 0
+    for stage in phase.stages:
+        start, end = spans[stage]
+        stage_stats = stats[start:end] if stats else []
+        entry["stages"].append(stage_entry(stage, n, reject_reasons(folder / "rejects" / stage), stage_stats))
+        n = entry["stages"][-1]["kept"]
+    written = count_records(folder / "kept")
+    if written != n:
+        raise AccountingError(f"phase {phase.name}: its last stage kept {n} documents but {written} were written")
+    return entry | {"documents": n}
+
+
 def finalize(work_dir: Path, out_dir: Path, recipe: Recipe, seconds_in_stats: bool = True) -> dict[str, Any]:
-    """Write the corpus layout from a work folder whose stages are all done; return the stats."""
+    """Write the corpus layout from a work folder whose phases are all done; return the stats."""
     work_dir, out_dir = Path(work_dir), Path(out_dir)
+    phases = phase_plan(recipe)
     entries = []
-    for name in stage_names(recipe):
-        done = _stage_dir(work_dir, recipe, name) / DONE
-        if not done.is_file():
-            raise RuntimeError(f"stage {name!r} has not finished; run it before finalize")
-        entries.append(json.loads(done.read_text()))
+    for phase in phases:
+        done = _done(work_dir, phases, phase.name)
+        if done is None:
+            raise RuntimeError(f"phase {phase.name!r} has not finished; run it before finalize")
+        entries += done["stages"]
     stats = summarize(entries)
 
-    last = _stage_dir(work_dir, recipe, stage_names(recipe)[-1])
+    last = _phase_dir(work_dir, phases, [p.name for p in phases if p.moves_documents][-1])
     documents = (_row(r) for r in iter_records(last / "kept"))
     rejects = (
-        _row(r, stage=name)
-        for name in stage_names(recipe)
-        for r in iter_records(_stage_dir(work_dir, recipe, name) / "rejects")
+        _row(r, stage=stage)
+        for phase in phases
+        for stage in phase.stages
+        for r in iter_records(_phase_dir(work_dir, phases, phase.name) / "rejects" / stage)
     )
     # Input order with bounded memory: sorted runs on disk, merged while the parquet files are written.
     with tempfile.TemporaryDirectory(prefix="sort-", dir=work_dir) as spill:
@@ -200,9 +271,8 @@ def finalize(work_dir: Path, out_dir: Path, recipe: Recipe, seconds_in_stats: bo
             rows_per_file=recipe.output.rows_per_file,
             compression=recipe.output.compression,
         )
-    index = _stage_dir(work_dir, recipe, "dedup") / DEDUP_INDEX if "dedup" in recipe.stages else None
-    if index is not None and index.is_file():
-        shutil.copyfile(index, out_dir / DEDUP_INDEX)
+    if "dedup" in recipe.stages:
+        write_dedup_index(recipe.dedup, work_dir / DEDUP_DIR, out_dir / DEDUP_INDEX)
     written = stats if seconds_in_stats else _without_seconds(stats)
     (out_dir / "stats.json").write_text(json.dumps(written, indent=1, ensure_ascii=False) + "\n")
     return stats
@@ -217,10 +287,11 @@ def curate(
     seconds_in_stats: bool = True,
     dedup_against: list[Path] | None = None,
     executor: ExecutorConfig | None = None,
+    show_progress: bool = False,
 ) -> dict[str, Any]:
-    """Run every stage over JSONL ``inputs`` and write the corpus layout into ``out_dir``; return the stats.
+    """Run every phase over JSONL ``inputs`` and write the corpus layout into ``out_dir``; return the stats.
 
-    ``work_dir`` keeps the per-stage files so an interrupted run resumes; without it a temporary folder
+    ``work_dir`` keeps the phases' files so an interrupted run resumes; without it a temporary folder
     is used and removed. ``seconds_in_stats=False`` leaves timings out of stats.json (they are still in
     the returned dict) so that the written files depend only on inputs and recipe.
     """
@@ -229,8 +300,8 @@ def curate(
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="garimpo-curate-") as tmp:
         work = Path(work_dir) if work_dir is not None else Path(tmp)
-        for name in stage_names(recipe):
-            run_stage(name, recipe, work, inputs, workers, dedup_against, executor)
+        for name in phase_names(recipe):
+            run_phase(name, recipe, work, inputs, workers, dedup_against, executor, show_progress)
         return finalize(work, out_dir, recipe, seconds_in_stats=seconds_in_stats)
 
 
@@ -254,11 +325,12 @@ def publish_corpus(
     work_dir: Path | None = None,
     dedup_against: list[Manifest] | None = None,
     executor: ExecutorConfig | None = None,
+    show_progress: bool = False,
 ) -> Manifest:
     """Curate ``inputs`` and publish the result as ``corpus/<name>/<version>`` in ``store``.
 
-    With ``work_dir``, stages already finished there are not run again, so a killed run resumes (and a
-    caller can run the stages one by one first, as the Prefect flow does). When a version of ``name``
+    With ``work_dir``, phases already finished there are not run again, so a killed run resumes (and a
+    caller can run the phases one by one first, as the Prefect flow does). When a version of ``name``
     was already built from the same input contents and recipe, it is returned without any work.
     stats.json inside the artifact carries no timings, so the version (a fingerprint of the files) is the same for the same
     inputs and recipe; the manifest's ``stats`` has the timings.
@@ -279,8 +351,8 @@ def publish_corpus(
         return done
     with tempfile.TemporaryDirectory(prefix="garimpo-curate-") as tmp:
         work = Path(work_dir) if work_dir is not None else Path(tmp)
-        for stage in stage_names(recipe):
-            run_stage(stage, recipe, work, inputs, workers, index_files, executor)
+        for phase in phase_names(recipe):
+            run_phase(phase, recipe, work, inputs, workers, index_files, executor, show_progress)
 
         def build(folder: Path) -> Built:
             stats = finalize(work, folder, recipe, seconds_in_stats=False)

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from garimpo.core import ArtifactStore, verify
-from pipelines.curate import curate, publish_corpus, run_stage, stage_names
+from pipelines.curate import curate, publish_corpus, run_phase, stage_names
 from pipelines.recipe import load_recipe
 from pipelines.stages.accounting import AccountingError, invariant_problems
 
@@ -126,12 +126,12 @@ def test_same_inputs_give_identical_files_with_more_workers(run, tmp_path):
         assert [p.read_bytes() for p in first] == [(again / sub / p.name).read_bytes() for p in first]
 
 
-def test_finished_stages_are_not_rerun(run):
+def test_finished_phases_are_not_rerun(run):
     inputs, _, stats, tmp = run
-    again = run_stage("read", RECIPE, tmp / "work", inputs=inputs)
-    assert again == stats["stages"][0]  # same entry, same seconds: read from done.json, not recomputed
+    again = run_phase("read", RECIPE, tmp / "work", inputs=inputs)
+    assert again["stages"][0] == stats["stages"][0]  # same seconds: read from done.json, not recomputed
     with pytest.raises(ValueError, match="different recipe"):
-        run_stage("read", RECIPE.replace(language="es"), tmp / "work", inputs=inputs)
+        run_phase("read", RECIPE.replace(language="es"), tmp / "work", inputs=inputs)
 
 
 def test_broken_accounting_is_detected():

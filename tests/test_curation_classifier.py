@@ -15,7 +15,7 @@ import pytest
 from datatrove.data import Document
 
 from garimpo.cli import build_parser
-from pipelines.curate import stage_steps
+from pipelines.phases import stage_steps
 from pipelines.recipe import load_recipe, recipe_from_dict
 from pipelines.sample_corpus import write_sample_corpus
 from pipelines.stages.quality_model import (

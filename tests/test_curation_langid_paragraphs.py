@@ -6,7 +6,7 @@ import dataclasses
 
 from datatrove.data import Document
 
-from pipelines.curate import stage_steps
+from pipelines.phases import stage_steps
 from pipelines.recipe import load_recipe
 from pipelines.stages.langid import LanguageID
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from datatrove.data import Document
 
-from pipelines.curate import stage_steps
+from pipelines.phases import stage_steps
 from pipelines.recipe import load_recipe
 
 DATA = Path(__file__).parents[1] / ".." / "shared" / "data"

@@ -17,7 +17,7 @@ from datatrove.data import Document
 from datatrove.pipeline.filters import FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter
 from datatrove.utils.text import split_into_words
 
-from pipelines.curate import stage_steps
+from pipelines.phases import stage_steps
 from pipelines.recipe import load_recipe
 from pipelines.stages.dedup import DedupIndex, Deduplicator
 from pipelines.stages.quality import FineWebQuality, GopherQuality, RepetitionFilter

@@ -10,8 +10,8 @@ import pytest
 from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter
 
-from pipelines.curate import stage_steps
 from pipelines.executors import ExecutorConfig, make_executor
+from pipelines.phases import stage_steps
 from pipelines.recipe import load_recipe
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ import pytest
 from datatrove.data import Document
 
 from garimpo.core.settings import config_path
-from pipelines.curate import stage_steps
+from pipelines.phases import stage_steps
 from pipelines.recipe import DEFAULT_RECIPE, load_recipe, recipe_from_dict
 from pipelines.stages.dedup import Deduplicator
 from pipelines.stages.langid import LanguageID

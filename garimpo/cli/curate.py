@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from garimpo.cli.common import quiet_datatrove, store_of
@@ -38,8 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--dedup-against", nargs="*", default=[], help="earlier corpus versions this batch must not duplicate"
     )
-    s.add_argument("--executor", choices=["local", "ray"], default="local", help="where stages run")
+    s.add_argument("--executor", choices=["local", "ray"], default="local", help="where the phases run")
     s.add_argument("--ray-address", default=None, help="Ray cluster address (default: a local instance)")
+    s.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
     s.set_defaults(func=cmd_curate)
 
     s = sub.add_parser("ingest", help="read a declared source (html, pdf, wiki, ...) into curation JSONL")
@@ -103,6 +105,7 @@ def cmd_curate(args: argparse.Namespace) -> int:
     quiet_datatrove()
     from pipelines.curate import publish_corpus
     from pipelines.executors import ExecutorConfig
+    from pipelines.progress import progress_enabled
     from pipelines.recipe import load_recipe
 
     store = store_of(args)
@@ -114,6 +117,7 @@ def cmd_curate(args: argparse.Namespace) -> int:
         workers=args.workers,
         dedup_against=[store.load_ref(ref) for ref in args.dedup_against],
         executor=ExecutorConfig(kind=args.executor, ray_address=args.ray_address),
+        show_progress=progress_enabled(args.quiet, sys.stderr),
     )
     print(format_table(stage_rows(m.stats)))
     if not m.stats.get("documents_kept"):

@@ -200,8 +200,8 @@ class BoilerplateRemover(PipelineStep):
         with self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext() as writer:
             for doc in self._cleaned(iter(data or ())):
                 self.stat_update(StatHints.total)
-                self.stat_update("template_lines", value=doc.metadata[TEMPLATE_COUNT])
-                self.stat_update("site_lines", value=doc.metadata[SITE_COUNT])
+                self.stat_update(TEMPLATE_COUNT, value=doc.metadata[TEMPLATE_COUNT])
+                self.stat_update(SITE_COUNT, value=doc.metadata[SITE_COUNT])
                 if REASON_KEY in doc.metadata:
                     self.stat_update(StatHints.dropped)
                     if writer:

@@ -33,13 +33,14 @@ import re
 import tempfile
 import zlib
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.writers.disk_base import DiskWriter
 from datatrove.utils.typeshelper import StatHints
 
 from pipelines.recipe import DedupSettings
@@ -298,16 +299,31 @@ class Deduplicator(PipelineStep):
             if self.index_out is not None:
                 kept_index.save(Path(self.index_out))
             spill.seek(0)
-            with self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext() as writer:
+
+            def restored():
                 for position in range(len(decisions)):
                     text, doc_id, media, metadata = pickle.load(spill)
-                    doc = Document(text=text, id=doc_id, media=media, metadata=metadata)
-                    self.stat_update(StatHints.total)
-                    if self._apply(doc, decisions[position]):
-                        self.stat_update(StatHints.forwarded)
-                        yield doc
-                    else:
-                        self.stat_update(StatHints.dropped)
-                        self.stat_update(f"dropped_{doc.metadata[REASON_KEY]}")
-                        if writer:
-                            writer.write(doc, rank)
+                    yield Document(text=text, id=doc_id, media=media, metadata=metadata), decisions[position]
+
+            yield from emit_decided(self, restored(), self.exclusion_writer, rank)
+
+
+def emit_decided(
+    step: PipelineStep,
+    decided: Iterable[tuple[Document, tuple[str, str] | int]],
+    exclusion_writer: DiskWriter | None,
+    rank: int,
+) -> Iterator[Document]:
+    """Apply dedup decisions to documents: yield the kept ones, write the rejected ones with their
+    reason, and keep ``step``'s datatrove stats (total, forwarded, dropped, ``dropped_<reason>``)."""
+    with exclusion_writer if exclusion_writer else contextlib.nullcontext() as writer:
+        for doc, decision in decided:
+            step.stat_update(StatHints.total)
+            if Deduplicator._apply(doc, decision):
+                step.stat_update(StatHints.forwarded)
+                yield doc
+            else:
+                step.stat_update(StatHints.dropped)
+                step.stat_update(f"dropped_{doc.metadata[REASON_KEY]}")
+                if writer:
+                    writer.write(doc, rank)

@@ -12,16 +12,17 @@ whatever the number of workers.
 
 from __future__ import annotations
 
-import gzip
 import json
-import os
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
+
+from pipelines.input_plan import Piece
+from pipelines.sources.readers import READ_ERRORS, open_binary
 
 READ_ERROR = "read_error"
 
@@ -31,33 +32,26 @@ def order_key(doc: Document) -> tuple[str, int]:
     return doc.metadata.get("input_file", ""), doc.metadata.get("input_line", 0)
 
 
-def relative_names(paths: list[Path]) -> dict[Path, str]:
-    """Each input's path relative to the inputs' common folder (POSIX form)."""
-    resolved = [p.resolve() for p in paths]
-    base = Path(os.path.commonpath([p.parent for p in resolved])) if resolved else Path()
-    return {p: r.relative_to(base).as_posix() for p, r in zip(paths, resolved, strict=True)}
-
-
 class JsonlSource(PipelineStep):
-    """Reads JSONL files (``id``, ``text``, ``source``, optional ``metadata``; ``.gz`` allowed).
+    """Reads JSONL pieces (``id``, ``text``, ``source``, optional ``metadata``; compressed files allowed).
 
-    Other top-level fields go into metadata. Rank ``r`` of ``world_size`` reads files ``r, r+N, ...`` of
-    the sorted input list. Blank lines are skipped: they hold no document.
+    Other top-level fields go into metadata. Rank ``r`` of ``world_size`` reads pieces ``r, r+N, ...``
+    (``pipelines/input_plan.py`` cuts the inputs; normally one task per piece). Blank lines are
+    skipped: they hold no document.
     """
 
     name = "📖 JSONL source"
     type = "📖 - READER"
 
-    def __init__(self, paths: list[str | Path]) -> None:
+    def __init__(self, pieces: list[Piece]) -> None:
         super().__init__()
-        names = relative_names([Path(p) for p in paths])
-        self.files = sorted((name, str(path)) for path, name in names.items())
+        self.pieces = list(pieces)
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
             yield from data
-        for name, path in self.files[rank::world_size]:
-            for doc in read_jsonl(Path(path), name):
+        for piece in self.pieces[rank::world_size]:
+            for doc in read_piece(piece):
                 self.stat_update("documents")
                 if READ_ERROR in doc.metadata:
                     self.stat_update(f"read_error_{doc.metadata[READ_ERROR]}")
@@ -68,31 +62,51 @@ MAX_LINE_BYTES = 32 << 20  # one JSONL line (one document) above this is rejecte
 
 
 def read_jsonl(path: Path, name: str, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Document]:
-    """Documents of one JSONL file; malformed lines come back marked with ``read_error``.
+    """Documents of one whole JSONL file; malformed lines come back marked with ``read_error``."""
+    return read_piece(Piece(str(path), name), max_line_bytes)
+
+
+def read_piece(piece: Piece, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Document]:
+    """Documents of one piece of a JSONL file, each line's number counted from the file's start.
 
     Lines are read with a size cap, so a multi-GB line costs bounded memory: it becomes a
     ``line_too_long`` rejection. A damaged archive ends the file with a ``corrupt_file`` rejection
-    after every line read before the damage.
+    after every line read before the damage (only the file's last piece reaches the damage).
     """
-    opener = gzip.open if path.suffix == ".gz" else open
-    stem = Path(name).name.split(".")[0]
-    line_no = 0
+    stem = Path(piece.name).name.split(".")[0]
+    line_no = piece.first_line - 1
     try:
-        with opener(path, "rb") as f:
-            while raw := f.readline(max_line_bytes + 1):
+        with open_binary(Path(piece.path)) as f:
+            if piece.compressed:
+                _skip_lines(f, line_no)
+            else:
+                f.seek(piece.start)
+            while (piece.end is None or f.tell() < piece.end) and (
+                piece.last_line is None or line_no < piece.last_line
+            ):
+                raw = f.readline(max_line_bytes + 1)
+                if not raw:
+                    break
                 line_no += 1
                 if len(raw) > max_line_bytes and not raw.endswith(b"\n"):
                     size = len(raw)
                     while (rest := f.readline(1 << 20)) and not rest.endswith(b"\n"):
                         size += len(rest)
-                    yield _read_error(stem, name, line_no, "line_too_long", f"over {size} bytes")
+                    yield _read_error(stem, piece.name, line_no, "line_too_long", f"over {size} bytes")
                     continue
                 if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
                     raw = raw[3:]  # a UTF-8 byte-order mark is an encoding detail, not content
                 if raw.strip():
-                    yield parse_line(raw, stem, name, line_no)
-    except (OSError, EOFError, zlib.error) as e:
-        yield _read_error(stem, name, line_no + 1, "corrupt_file", f"{type(e).__name__}: {e}")
+                    yield parse_line(raw, stem, piece.name, line_no)
+    except READ_ERRORS as e:
+        yield _read_error(stem, piece.name, line_no + 1, "corrupt_file", f"{type(e).__name__}: {e}")
+
+
+def _skip_lines(f: BinaryIO, count: int) -> None:
+    """Read past ``count`` lines of a stream that cannot be seeked, in bounded chunks."""
+    skipped = 0
+    while skipped < count and (raw := f.readline(1 << 20)):
+        skipped += raw.endswith(b"\n")
 
 
 def _read_error(stem: str, name: str, line_no: int, reason: str, detail: str) -> Document:

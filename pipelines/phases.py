@@ -1,0 +1,161 @@
+"""Curation's stages grouped into datatrove runs ("phases"), and the pipeline each run executes.
+
+Why phases rather than one executor run per stage: a run re-reads and re-writes the whole corpus,
+and most stages look at one document at a time, so they belong in one pipeline per task, each
+with its own exclusion writer (datatrove's FineWeb layout). Only two stages need more than one
+document at once, and a phase starts at each of them:
+
+- ``boilerplate`` counts lines per site, so the phase before it writes its output partitioned by
+  site (a stable hash of the site name; `site_partition`): every page of a site lands in one task,
+  and the result does not depend on how many tasks there are;
+- ``dedup`` compares every document with every other: the phase before it ends with a signature
+  step (`DedupSignatures`), two phases without documents find and replay the duplicate clusters
+  (``dedup-buckets`` on many tasks, ``dedup-clusters`` on one, holding only the documents that
+  share a band with another), and the ``dedup`` phase applies the decisions, task by task.
+
+So the shipped recipe runs as ``read`` (read + normalize), ``boilerplate`` (boilerplate, langid,
+the three quality filters, PII), ``dedup-buckets``, ``dedup-clusters``, ``dedup``: every phase
+on all workers. Each documents phase writes ``kept/<partition>/<rank>.jsonl.gz``; task ``p`` of
+the next phase reads ``kept/<p>/`` in rank order. Within a task documents stay in input order
+(input file, line), which is what dedup's "first copy wins" and the corpus files' order rest on.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.writers import JsonlWriter
+
+from pipelines.recipe import Recipe
+from pipelines.stages.boilerplate import BoilerplateRemover, document_site
+from pipelines.stages.dedup import DedupIndex, Deduplicator
+from pipelines.stages.langid import LanguageID
+from pipelines.stages.normalize import TextNormalizer
+from pipelines.stages.pii import PIIRedactor
+from pipelines.stages.quality import fineweb_quality_filter, gopher_quality_filter, repetition_filter
+from pipelines.stages.quality_model import QualityClassifier
+from pipelines.stages.read import InputCheck
+
+# Stages that need more than one document at a time: each starts a phase.
+GROUPED = ("boilerplate", "dedup")
+# Phases that move no documents: dedup's candidate search and cluster replay.
+DEDUP_BUCKETS, DEDUP_CLUSTERS = "dedup-buckets", "dedup-clusters"
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One datatrove run: its name (work-folder and Prefect task name) and the stages it executes."""
+
+    name: str
+    stages: tuple[str, ...]
+
+    @property
+    def moves_documents(self) -> bool:
+        return bool(self.stages)
+
+
+def phase_plan(recipe: Recipe) -> list[Phase]:
+    """The phases a run executes, in order: ``read`` with the stages up to the first grouped stage,
+    then one phase per grouped stage with the per-document stages that follow it."""
+    groups: list[list[str]] = []
+    for stage in ["read", *recipe.stages]:
+        if stage in GROUPED or not groups:
+            groups.append([])
+        groups[-1].append(stage)
+    phases = []
+    for group in groups:
+        if group[0] == "dedup":
+            phases += [Phase(DEDUP_BUCKETS, ()), Phase(DEDUP_CLUSTERS, ())]
+        phases.append(Phase(group[0], tuple(group)))
+    return phases
+
+
+def stage_steps(
+    name: str,
+    recipe: Recipe,
+    rejects: JsonlWriter | None = None,
+    dedup_against: list[Path] | None = None,
+    dedup_index_out: Path | None = None,
+) -> list[PipelineStep]:
+    """The datatrove steps of one stage (without reader and writer); usable on in-memory Documents.
+
+    For ``dedup`` this is the single-process `Deduplicator` (tests, benchmarks, small in-memory
+    sets); a curation run uses the dedup phases instead, which give the same decisions.
+    """
+    lang = recipe.word_tokenizer
+    steps: dict[str, Callable[[], list[PipelineStep]]] = {
+        "read": lambda: [InputCheck(exclusion_writer=rejects)],
+        # A text made only of invisible characters is empty once normalized: reject it here, not later.
+        "normalize": lambda: [TextNormalizer(recipe.normalize), InputCheck(exclusion_writer=rejects)],
+        "boilerplate": lambda: [BoilerplateRemover(recipe.boilerplate, exclusion_writer=rejects)],
+        "langid": lambda: [LanguageID(recipe.language, recipe.langid, exclusion_writer=rejects)],
+        "gopher_repetition": lambda: [repetition_filter(recipe.gopher_repetition, lang, rejects)],
+        "gopher_quality": lambda: [gopher_quality_filter(recipe.gopher_quality, lang, rejects)],
+        "fineweb_quality": lambda: [fineweb_quality_filter(recipe.fineweb_quality, lang, rejects)],
+        "quality_classifier": lambda: [
+            QualityClassifier(recipe.quality_classifier, exclusion_writer=rejects)
+        ],
+        "pii": lambda: [PIIRedactor(recipe.pii)],
+        "dedup": lambda: [
+            Deduplicator(
+                recipe.dedup,
+                exclusion_writer=rejects,
+                against=[DedupIndex.load(Path(p)) for p in dedup_against or []],
+                index_out=dedup_index_out,
+            )
+        ],
+    }
+    if name not in steps:
+        raise ValueError(f"unknown stage {name!r}; expected one of {list(steps)}")
+    return steps[name]()
+
+
+def site_partition(doc: Document, partitions: int) -> int:
+    """The partition a document's site goes to: a stable hash, the same on every machine and run."""
+    site = document_site(doc).encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(site, digest_size=8).digest(), "big") % partitions
+
+
+class PartitionWriter(JsonlWriter):
+    """Writes ``<partition>/<rank>.jsonl.gz``: partition = the site's (``site_partitions``) or the rank."""
+
+    name = "🗂 Partitioned JSONL"
+
+    def __init__(self, folder: Path, site_partitions: int | None = None) -> None:
+        super().__init__(str(folder), output_filename="${rank}.jsonl.gz", compression="gzip")
+        self.site_partitions = site_partitions
+
+    def _get_output_filename(self, document: Document, rank: int | str = 0, **kwargs: Any) -> str:
+        # (datatrove also asks with rank "XXXXX", for the name its stats file it counts under)
+        task = str(rank).zfill(5)
+        part = task if self.site_partitions is None else f"{site_partition(document, self.site_partitions):05d}"
+        return f"{part}/{task}.jsonl.gz"
+
+
+class PartitionReader(PipelineStep):
+    """Task ``p`` reads ``folder/<p>/*.jsonl.gz`` in rank order (a partition may be absent: no documents)."""
+
+    name = "🗂 Partition reader"
+    type = "📖 - READER"
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__()
+        self.folder = str(folder)
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for path in sorted((Path(self.folder) / f"{rank:05d}").glob("*.jsonl.gz")):
+            with gzip.open(path, "rt", encoding="utf-8") as f:
+                for line in f:
+                    record = json.loads(line)
+                    self.stat_update("documents")
+                    yield Document(
+                        text=record.get("text", ""), id=record["id"], metadata=record.get("metadata", {})
+                    )

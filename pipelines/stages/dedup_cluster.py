@@ -1,0 +1,189 @@
+"""Dedup phases after the signatures: buckets, clusters, filter, and the merged kept index.
+
+Why a separate module: `dedup_phases` records per rank; this one decides from those records, replaying
+`Deduplicator.decide` itself on the involved documents so both paths make one set of decisions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import json
+import zlib
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from datatrove.data import DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from pipelines.recipe import DedupSettings
+from pipelines.stages.dedup import DedupIndex, Deduplicator, _Entry, emit_decided
+from pipelines.stages.dedup_phases import AGAINST_RANK
+
+_MEMBER = np.dtype([("order", "i8"), ("rank", "i8"), ("pos", "i8")])
+_FLUSH = 65536
+
+
+def _rows(path: Path):
+    for row in np.load(path, mmap_mode="r"):
+        yield int(row["value"]), int(row["order"]), int(row["rank"]), int(row["pos"])
+
+
+class _DedupStep(PipelineStep):
+    """A dedup phase's step: the recipe's dedup settings and the folder the phases share."""
+
+    type = "🫂 - DEDUP"
+
+    def __init__(self, settings: DedupSettings, folder: Path) -> None:
+        super().__init__()
+        self.settings, self.folder = settings, Path(folder)
+
+
+class DedupBuckets(_DedupStep):
+    """Rank b merges bands b::world_size (rank 0 also the exact keys); writes members of groups of >= 2."""
+
+    name = "🫂 Dedup buckets"
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        names = (
+            [f"band_{b:03d}" for b in range(rank, self.settings.bands, world_size)]
+            if self.settings.near
+            else []
+        )
+        if rank == 0 and self.settings.exact:
+            names.append("exact")
+        out_dir = self.folder / "buckets"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with open(out_dir / f"{rank:05d}.bin", "wb") as out:
+            for name in names:
+                files = sorted((self.folder / name).glob("*.npy"))
+                group, value, buffer = [], None, []
+                for row in heapq.merge(*map(_rows, files)):
+                    if row[0] != value:
+                        if len(group) > 1:
+                            buffer.extend(group)
+                        group, value = [], row[0]
+                    group.append(row[1:])
+                    if len(buffer) > _FLUSH:
+                        np.array(buffer, dtype=_MEMBER).tofile(out)
+                        buffer = []
+                if len(group) > 1:
+                    buffer.extend(group)
+                np.array(buffer, dtype=_MEMBER).tofile(out)
+
+
+def _table_name(rank: int) -> str:
+    return "against" if rank == AGAINST_RANK else f"{rank:05d}"
+
+
+class DedupClusters(_DedupStep):
+    """One task: the greedy decisions of `Deduplicator.decide` on the documents in some group."""
+
+    name = "🫂 Dedup clusters"
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        parts = [
+            np.unique(np.fromfile(p, dtype=_MEMBER)) for p in sorted((self.folder / "buckets").glob("*.bin"))
+        ]
+        members = np.unique(np.concatenate(parts)) if parts else np.zeros(0, _MEMBER)  # sorted by order
+        tables = {}
+        against, entries, where = DedupIndex(), [], []
+        for order, member_rank, pos in members.tolist():
+            if member_rank not in tables:
+                tables[member_rank] = np.load(
+                    self.folder / "tables" / f"{_table_name(member_rank)}.npy", mmap_mode="r"
+                )
+            row = tables[member_rank][pos]
+            sig = np.array(row["signature"]) if self.settings.near and row["signature"].shape[0] else None
+            if member_rank == AGAINST_RANK:
+                against.add(str(row["id"]), bytes(row["exact"]), sig)
+                continue
+            entries.append(_Entry(order, len(where), str(row["id"]), bytes(row["exact"]), sig))
+            where.append((member_rank, pos))
+        with contextlib.ExitStack() as files:
+            deduplicator = Deduplicator(self.settings, against=[against])
+            decisions, _ = deduplicator.decide(entries, self._text_of(where, files))
+        per_rank: dict[int, list] = {}
+        for position, decision in decisions.items():
+            member_rank, pos = where[position]
+            if decision != 1:
+                per_rank.setdefault(member_rank, []).append([pos, decision])
+        out_dir = self.folder / "decisions"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for member_rank, rows in per_rank.items():
+            (out_dir / f"{member_rank:05d}.json").write_text(json.dumps(rows))
+
+    def _text_of(self, where: list[tuple[int, int]], files: contextlib.ExitStack):
+        """``text_of(position)`` for the Jaccard check: one open file and offset table per rank."""
+        opened: dict[int, tuple[np.ndarray, BinaryIO]] = {}
+
+        def text_of(position: int) -> str:
+            member_rank, pos = where[position]
+            if member_rank not in opened:
+                base = self.folder / "texts" / f"{member_rank:05d}"
+                opened[member_rank] = (np.load(f"{base}.npy"), files.enter_context(open(f"{base}.bin", "rb")))  # noqa: SIM115 (closed by the stack)
+            offsets, f = opened[member_rank]
+            start, end = offsets[pos : pos + 2]
+            f.seek(int(start))
+            return zlib.decompress(f.read(int(end - start))).decode("utf-8")
+
+        return text_of
+
+
+def _decisions(folder: Path, rank: int) -> dict[int, tuple[str, str] | int]:
+    path = Path(folder) / "decisions" / f"{rank:05d}.json"
+    rows = json.loads(path.read_text()) if path.exists() else []
+    return {pos: decision if isinstance(decision, int) else tuple(decision) for pos, decision in rows}
+
+
+class DedupFilter(_DedupStep):
+    """Rank r applies its decisions by position: yields kept documents, writes rejects with their reason."""
+
+    name = "🫂 Dedup filter"
+
+    def __init__(self, settings: DedupSettings, folder: Path, exclusion_writer=None) -> None:
+        super().__init__(settings, folder)
+        self.exclusion_writer = exclusion_writer
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        decisions = _decisions(self.folder, rank)
+        decided = ((doc, decisions.get(pos, 1)) for pos, doc in enumerate(data or []))
+        yield from emit_decided(self, decided, self.exclusion_writer, rank)
+
+
+def _kept_stream(folder: Path, path: Path):
+    rank = int(path.stem)
+    table = np.load(path, mmap_mode="r")
+    rejected = {p for p, d in _decisions(folder, rank).items() if not isinstance(d, int)}
+    for p in range(len(table)):
+        if p not in rejected:
+            yield int(table[p]["order"]), rank, p, table[p]
+
+
+def _kept_rows(folder: Path) -> list:
+    """Per rank, the kept rows of its table, as (order, rank, pos, row) streams in global order."""
+    return [_kept_stream(folder, path) for path in sorted((Path(folder) / "tables").glob("[0-9]*.npy"))]
+
+
+def write_dedup_index(settings: DedupSettings, folder: Path, out: Path) -> None:
+    """The kept documents' index in global order, the same bytes `DedupIndex.save` writes; rows streamed."""
+    count, id_len = 0, 1
+    for stream in _kept_rows(folder):
+        for _, _, _, row in stream:
+            count, id_len = count + 1, max(id_len, len(str(row["id"])))
+    width = settings.bands * settings.rows if settings.near and count else 0
+    dtype = [("id", f"U{id_len}"), ("exact", "S16"), ("signature", "u4", (width,))]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not count:
+        np.save(out, np.zeros(0, dtype=dtype), allow_pickle=False)
+        return
+    table = np.lib.format.open_memmap(out, mode="w+", dtype=dtype, shape=(count,))
+    for i, (_, _, _, row) in enumerate(heapq.merge(*_kept_rows(folder), key=lambda r: r[:3])):
+        table[i] = (str(row["id"]), bytes(row["exact"]), np.array(row["signature"])[:width])
+    table.flush()
+    del table

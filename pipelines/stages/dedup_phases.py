@@ -1,0 +1,142 @@
+"""Dedup as distributed phases (signatures -> buckets -> clusters -> filter), deciding exactly as `Deduplicator`.
+
+Why: the single `Deduplicator` task sees every document in one process. Here each upstream rank records
+its documents' signatures, buckets merge the ranks' sorted band files, and one cluster task replays the
+same greedy `Deduplicator.decide` on only the documents that share a band value or an exact key with
+another one (a document sharing nothing is kept with cluster size 1 and can change no other decision,
+so leaving it out of the replay changes nothing). Band values and exact keys are hashed to uint64 for
+bucketing; a collision only adds a document to the replay, which is harmless.
+
+Memory: signatures hold one rank's records (bands x 24 bytes + signature per document) until the rank
+ends; buckets stream a heapq merge (one record per rank); clusters hold the involved documents'
+signatures, ids and exact hashes (texts read one at a time from the compressed per-rank files); the
+filter holds one rank's decisions; `write_dedup_index` streams rows into the output file.
+Global order: ``(file_index[input_file] + 1) << 40 | input_line`` (0 for documents without provenance),
+``file_index`` ranking the input files by name; earlier versions (``against``) get negative orders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from pathlib import Path
+
+import numpy as np
+from datatrove.data import DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from pipelines.recipe import DedupSettings
+from pipelines.stages.dedup import DedupIndex, MinHasher, exact_key
+
+_RECORD = np.dtype([("value", "u8"), ("order", "i8"), ("rank", "i8"), ("pos", "i8")])
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+AGAINST_RANK = -1
+
+
+def file_order(names: list[str]) -> dict[str, int]:
+    """The ``file_index`` the phases need: input files ranked by name, as the single process orders them."""
+    return {name: i for i, name in enumerate(sorted(set(names)))}
+
+
+def _band_values(signatures: np.ndarray, settings: DedupSettings) -> np.ndarray:
+    """(documents, bands) uint64 hashes of each band's rows."""
+    rows = signatures.reshape(len(signatures), settings.bands, settings.rows).astype(np.uint64)
+    value = np.zeros(rows.shape[:2], dtype=np.uint64)
+    for r in range(settings.rows):
+        value = value * _MIX + rows[:, :, r]
+    return value
+
+
+def _exact_values(exact: list[bytes]) -> np.ndarray:
+    return np.frombuffer(b"".join(e[:8] for e in exact), dtype="u8").copy() if exact else np.zeros(0, "u8")
+
+
+def _write_records(path: Path, values: np.ndarray, order: np.ndarray, rank: int) -> None:
+    records = np.zeros(len(values), dtype=_RECORD)
+    records["value"], records["order"], records["rank"], records["pos"] = (
+        values,
+        order,
+        rank,
+        np.arange(len(values)),
+    )
+    records = records[np.lexsort((records["pos"], records["order"], records["value"]))]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, records, allow_pickle=False)
+
+
+def _write_signatures(settings, folder: Path, name: str, rank: int, order, ids, exact, signatures) -> None:
+    order = np.asarray(order, dtype="i8")
+    width = settings.bands * settings.rows if settings.near else 0
+    table = np.zeros(
+        len(ids),
+        dtype=[
+            ("order", "i8"),
+            ("id", f"U{max(map(len, ids), default=1)}"),
+            ("exact", "S16"),
+            ("signature", "u4", (width,)),
+        ],
+    )
+    table["order"], table["id"], table["exact"] = order, ids, exact
+    if width and len(ids):
+        table["signature"] = np.stack(signatures)
+    (folder / "tables").mkdir(parents=True, exist_ok=True)
+    np.save(folder / "tables" / f"{name}.npy", table, allow_pickle=False)
+    if settings.exact:
+        _write_records(folder / "exact" / f"{name}.npy", _exact_values(exact), order, rank)
+    if settings.near:
+        values = (
+            _band_values(table["signature"], settings) if len(ids) else np.zeros((0, settings.bands), "u8")
+        )
+        for band in range(settings.bands):
+            _write_records(folder / f"band_{band:03d}" / f"{name}.npy", values[:, band], order, rank)
+
+
+class DedupSignatures(PipelineStep):
+    """Pass-through: records each document's order, id, exact key, signature and (compressed) text."""
+
+    name = "🫂 Dedup signatures"
+    type = "🫂 - DEDUP"
+
+    def __init__(self, settings: DedupSettings, folder: Path, file_index: dict[str, int]) -> None:
+        super().__init__()
+        self.settings, self.folder, self.file_index = settings, Path(folder), file_index
+
+    def _order(self, metadata: dict) -> int:
+        name = metadata.get("input_file")
+        if name is None:
+            return int(metadata.get("input_line", 0))
+        if name not in self.file_index:
+            raise ValueError(f"dedup: input file {name!r} is missing from the file index")
+        return (self.file_index[name] + 1) << 40 | int(metadata.get("input_line", 0))
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        hasher = MinHasher(self.settings) if self.settings.near else None
+        order, ids, exact, signatures, offsets = [], [], [], [], [0]
+        texts_dir = self.folder / "texts"
+        texts_dir.mkdir(parents=True, exist_ok=True)
+        with open(texts_dir / f"{rank:05d}.bin", "wb") as texts:
+            for doc in data or []:
+                order.append(self._order(doc.metadata))
+                ids.append(doc.id)
+                exact.append(exact_key(doc.text))
+                if hasher:
+                    signatures.append(hasher.signature(doc.text))
+                if self.settings.min_jaccard:
+                    offsets.append(offsets[-1] + texts.write(zlib.compress(doc.text.encode("utf-8"))))
+                yield doc
+        np.save(texts_dir / f"{rank:05d}.npy", np.asarray(offsets, dtype="i8"), allow_pickle=False)
+        _write_signatures(self.settings, self.folder, f"{rank:05d}", rank, order, ids, exact, signatures)
+
+
+def write_against_signatures(settings: DedupSettings, folder: Path, against_index_files: list[Path]) -> None:
+    """Earlier versions' indexes as one virtual rank (first in order), so the buckets see them too."""
+    indexes = [DedupIndex.load(Path(p)) for p in against_index_files]
+    ids = [i for index in indexes for i in index.ids]
+    exact = [e for index in indexes for e in index.exact]
+    sigs = [s for index in indexes for s in index.signatures] if settings.near else []
+    if settings.near and len(sigs) != len(ids):
+        sigs = []  # an index without signatures: exact matches only, as in Deduplicator
+        settings = dataclasses.replace(settings, near=False)
+    _write_signatures(
+        settings, Path(folder), "against", AGAINST_RANK, np.arange(len(ids)) - len(ids), ids, exact, sigs
+    )

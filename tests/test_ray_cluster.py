@@ -1,0 +1,123 @@
+"""Curation on a real two-node Ray cluster publishes the same corpus version as local processes.
+
+Two `ray start` processes on loopback (a head and a worker node, one CPU each) form the cluster; the
+`clean-corpus` flow runs against it with two workers, and again with local processes into a second
+artifact store. The versions must match file for file, and Ray's task table must show work on both
+nodes. The cluster is stopped in ``finally`` through its own temp dir, so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.prefect_server import free_port
+
+pytestmark = pytest.mark.slow
+RAY = Path(sys.executable).parent / "ray"
+
+
+def _corpus(path: Path, pt_text: Path, megabytes: float = 2.0) -> None:
+    """Portuguese documents with exact and near duplicates, English and garbage lines mixed in."""
+    rng = random.Random(7)
+    lines = [json.loads(x).get("text", "") for x in (pt_text / "bosque_docs.jsonl").read_text().splitlines()]
+    pool = [t for t in lines if len(t) > 200]
+    docs, size, n = [], 0, 0
+    while size < megabytes * 1e6:
+        text = "\n\n".join(rng.sample(pool, 3))
+        roll = rng.random()
+        if roll < 0.05 and docs:
+            text = rng.choice(docs)  # exact duplicate
+        elif roll < 0.10 and docs:
+            text = rng.choice(docs) + " Fim."  # near duplicate
+        elif roll < 0.13:
+            text = "The quick brown fox jumps over the lazy dog and keeps running. " * 10
+        elif roll < 0.15:
+            text = "".join(rng.choice("#$%&*@!0123456789") for _ in range(300))
+        docs.append(text)
+        size += len(text.encode())
+        n += 1
+    with path.open("w", encoding="utf-8") as f:
+        for i, text in enumerate(docs):
+            f.write(json.dumps({"id": f"d{i}", "text": text}, ensure_ascii=False) + "\n")
+
+
+def _hashes(version_dir: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(version_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(version_dir.rglob("*"))
+        if p.is_file() and p.name != "manifest.json"
+    }
+
+
+def test_clean_corpus_same_on_two_node_ray_cluster_and_local(tmp_path: Path, shared_data: Path) -> None:
+    pytest.importorskip("ray", reason="ray is not installed (pip install 'garimpo[cluster]')")
+    import ray
+    from ray.util.state import list_tasks
+
+    from flows import CleanCorpusParams, clean_corpus
+
+    pt_text = shared_data / "pt_text"
+    if not (pt_text / "bosque_docs.jsonl").is_file():
+        pytest.skip(f"{pt_text / 'bosque_docs.jsonl'} is absent")
+    corpus = tmp_path / "pt.jsonl"
+    _corpus(corpus, pt_text)
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    os.environ.update({"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"})
+    temp = Path("/tmp") / f"ray-{tmp_path.name[-8:]}"  # socket paths must stay short
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    common = ["--num-cpus=1", "--disable-usage-stats"]
+    head = [
+        str(RAY),
+        "start",
+        "--head",
+        "--node-ip-address=127.0.0.1",
+        f"--port={port}",
+        "--include-dashboard=false",
+        f"--temp-dir={temp}",
+        *common,
+    ]
+    worker = [str(RAY), "start", f"--address={address}", "--node-ip-address=127.0.0.1", *common]
+    if ray.is_initialized():
+        ray.shutdown()
+    try:
+        subprocess.run(head, env=env, check=True, capture_output=True, timeout=180)
+        subprocess.run(worker, env=env, check=True, capture_output=True, timeout=180)
+        ray.init(address=address, log_to_driver=False)
+        deadline = time.time() + 120
+        while sum(n["Alive"] for n in ray.nodes()) < 2 and time.time() < deadline:
+            time.sleep(1)
+        assert sum(n["Alive"] for n in ray.nodes()) == 2
+        refs = {}
+        for kind in ("ray", "local"):
+            store = tmp_path / f"art-{kind}"
+            refs[kind] = clean_corpus(
+                CleanCorpusParams(
+                    name="pt",
+                    inputs=[str(corpus)],
+                    workers=2,
+                    executor=kind,
+                    ray_address=address,
+                    artifacts=str(store),
+                )
+            )
+        nodes = {t.node_id for t in list_tasks(address=address, limit=10000) if t.node_id}
+    finally:
+        ray.shutdown()
+        subprocess.run([str(RAY), "stop", "--force"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(temp, ignore_errors=True)
+    assert refs["ray"] == refs["local"]
+    version = refs["ray"].rsplit("/", 1)[-1]
+    ray_files = _hashes(tmp_path / "art-ray" / "corpus" / "pt" / version)
+    assert ray_files and ray_files == _hashes(tmp_path / "art-local" / "corpus" / "pt" / version)
+    assert len(nodes) == 2, f"tasks ran on {len(nodes)} node(s)"

@@ -2,17 +2,21 @@
 
 Two `ray start` processes on loopback (a head and a worker node, one CPU each) form the cluster; the
 `clean-corpus` flow runs against it with two workers, and again with local processes into a second
-artifact store. The versions must match file for file, and Ray's task table must show work on both
-nodes. The cluster is stopped in ``finally`` through its own temp dir, so nothing is left behind.
+artifact store. The versions must match file for file, and the cluster's actor table (read from the
+GCS, no dashboard needed) must show datatrove's rank workers on both nodes. The cluster is stopped in
+``finally`` by signalling only the processes that run under its own temp dir, so a Ray instance the
+user has running elsewhere on the machine is left alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -59,10 +63,53 @@ def _hashes(version_dir: Path) -> dict[str, str]:
     }
 
 
+def _cluster_pids(temp: Path) -> set[int]:
+    """The cluster's processes: those whose command line names its temp dir (GCS, raylets) and all
+    their descendants (workers and agents, which rename themselves ``ray::...``)."""
+    parents: dict[int, int] = {}
+    roots: set[int] = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+            parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if str(temp).encode() in cmdline:
+            roots.add(int(proc.name))
+    found, grew = set(roots), True
+    while grew:
+        children = {pid for pid, ppid in parents.items() if ppid in found} - found
+        found |= children
+        grew = bool(children)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """True while the process runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _stop_cluster(temp: Path) -> None:
+    """SIGTERM, then SIGKILL after a grace period, to this test's cluster only."""
+    pids = _cluster_pids(temp)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, sig)
+        deadline = time.time() + 15
+        while any(_alive(pid) for pid in pids) and time.time() < deadline:
+            time.sleep(0.5)
+
+
 def test_clean_corpus_same_on_two_node_ray_cluster_and_local(tmp_path: Path, shared_data: Path) -> None:
     pytest.importorskip("ray", reason="ray is not installed (pip install 'garimpo[cluster]')")
     import ray
-    from ray.util.state import list_tasks
+    from ray._private.state import actors
 
     from flows import CleanCorpusParams, clean_corpus
 
@@ -87,7 +134,14 @@ def test_clean_corpus_same_on_two_node_ray_cluster_and_local(tmp_path: Path, sha
         f"--temp-dir={temp}",
         *common,
     ]
-    worker = [str(RAY), "start", f"--address={address}", "--node-ip-address=127.0.0.1", *common]
+    worker = [
+        str(RAY),
+        "start",
+        f"--address={address}",
+        "--node-ip-address=127.0.0.1",
+        f"--temp-dir={temp}",
+        *common,
+    ]
     if ray.is_initialized():
         ray.shutdown()
     try:
@@ -111,10 +165,12 @@ def test_clean_corpus_same_on_two_node_ray_cluster_and_local(tmp_path: Path, sha
                     artifacts=str(store),
                 )
             )
-        nodes = {t.node_id for t in list_tasks(address=address, limit=10000) if t.node_id}
+        nodes = {
+            a["Address"]["NodeID"] for a in actors().values() if "RankWorker" in a.get("ActorClassName", "")
+        }
     finally:
         ray.shutdown()
-        subprocess.run([str(RAY), "stop", "--force"], env=env, capture_output=True, timeout=120)
+        _stop_cluster(temp)
         shutil.rmtree(temp, ignore_errors=True)
     assert refs["ray"] == refs["local"]
     version = refs["ray"].rsplit("/", 1)[-1]

@@ -46,6 +46,8 @@ from pipelines.phases import (
     PartitionWriter,
     Phase,
     phase_plan,
+    site_partition,
+    spread_partition,
     stage_steps,
 )
 from pipelines.progress import ProgressProbe, watch_phase
@@ -214,7 +216,12 @@ def _pipeline(
     head = following.stages[0] if following else None
     if head == "dedup":
         steps.append(DedupSignatures(recipe.dedup, dedup_dir, file_order(sorted({p.name for p in pieces}))))
-    steps.append(PartitionWriter(folder / "kept", site_partitions=len(pieces) if head == "boilerplate" else None))
+    if head == "boilerplate":
+        steps.append(PartitionWriter(folder / "kept", len(pieces), site_partition))
+    elif phase.stages == ("boilerplate",):
+        steps.append(PartitionWriter(folder / "kept", len(pieces), spread_partition))
+    else:
+        steps.append(PartitionWriter(folder / "kept"))
     return steps, spans
 
 

@@ -7,13 +7,16 @@ document at once, and a phase starts at each of them:
 
 - ``boilerplate`` counts lines per site, so the phase before it writes its output partitioned by
   site (a stable hash of the site name; `site_partition`): every page of a site lands in one task,
-  and the result does not depend on how many tasks there are;
+  and the result does not depend on how many tasks there are. A corpus of few sites (one JSONL
+  source without urls is one site) would then leave one core busy, so boilerplate is a phase of its
+  own that spreads its output over all partitions again (`spread_partition`), and the per-document
+  stages after it run as the ``filter`` phase on every worker;
 - ``dedup`` compares every document with every other: the phase before it ends with a signature
   step (`DedupSignatures`), two phases without documents find and replay the duplicate clusters
   (``dedup-buckets`` on many tasks, ``dedup-clusters`` on one, holding only the documents that
   share a band with another), and the ``dedup`` phase applies the decisions, task by task.
 
-So the shipped recipe runs as ``read`` (read + normalize), ``boilerplate`` (boilerplate, langid,
+So the shipped recipe runs as ``read`` (read + normalize), ``boilerplate``, ``filter`` (langid,
 the three quality filters, PII), ``dedup-buckets``, ``dedup-clusters``, ``dedup``: every phase
 on all workers. Each documents phase writes ``kept/<partition>/<rank>.jsonl.gz``; task ``p`` of
 the next phase reads ``kept/<p>/`` in rank order. Within a task documents stay in input order
@@ -48,6 +51,8 @@ from pipelines.stages.read import InputCheck
 GROUPED = ("boilerplate", "dedup")
 # Phases that move no documents: dedup's candidate search and cluster replay.
 DEDUP_BUCKETS, DEDUP_CLUSTERS = "dedup-buckets", "dedup-clusters"
+# The per-document stages after boilerplate, split off so that they run on every worker.
+FILTER = "filter"
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,10 @@ def phase_plan(recipe: Recipe) -> list[Phase]:
     for group in groups:
         if group[0] == "dedup":
             phases += [Phase(DEDUP_BUCKETS, ()), Phase(DEDUP_CLUSTERS, ())]
-        phases.append(Phase(group[0], tuple(group)))
+        if group[0] == "boilerplate" and len(group) > 1:
+            phases += [Phase("boilerplate", ("boilerplate",)), Phase(FILTER, tuple(group[1:]))]
+        else:
+            phases.append(Phase(group[0], tuple(group)))
     return phases
 
 
@@ -118,25 +126,37 @@ def stage_steps(
     return steps[name]()
 
 
+def _stable_hash(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
+
+
 def site_partition(doc: Document, partitions: int) -> int:
     """The partition a document's site goes to: a stable hash, the same on every machine and run."""
-    site = document_site(doc).encode("utf-8", "surrogatepass")
-    return int.from_bytes(hashlib.blake2b(site, digest_size=8).digest(), "big") % partitions
+    return _stable_hash(document_site(doc)) % partitions
+
+
+def spread_partition(doc: Document, partitions: int) -> int:
+    """A partition by the document's id: pages of one site spread evenly, the same on every run."""
+    return _stable_hash(doc.id) % partitions
+
+
+Partitioning = Callable[[Document, int], int]
 
 
 class PartitionWriter(JsonlWriter):
-    """Writes ``<partition>/<rank>.jsonl.gz``: partition = the site's (``site_partitions``) or the rank."""
+    """Writes ``<partition>/<rank>.jsonl.gz``: partition = ``by(document, partitions)``, or the rank."""
 
     name = "🗂 Partitioned JSONL"
 
-    def __init__(self, folder: Path, site_partitions: int | None = None) -> None:
+    def __init__(self, folder: Path, partitions: int | None = None, by: Partitioning = site_partition) -> None:
         super().__init__(str(folder), output_filename="${rank}.jsonl.gz", compression="gzip")
-        self.site_partitions = site_partitions
+        self.partitions = partitions
+        self.by = by
 
     def _get_output_filename(self, document: Document, rank: int | str = 0, **kwargs: Any) -> str:
         # (datatrove also asks with rank "XXXXX", for the name its stats file it counts under)
         task = str(rank).zfill(5)
-        part = task if self.site_partitions is None else f"{site_partition(document, self.site_partitions):05d}"
+        part = task if self.partitions is None else f"{self.by(document, self.partitions):05d}"
         return f"{part}/{task}.jsonl.gz"
 
 

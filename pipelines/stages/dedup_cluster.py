@@ -160,7 +160,8 @@ def _kept_stream(folder: Path, path: Path):
     rank = int(path.stem)
     table = np.load(path, mmap_mode="r")
     rejected = {p for p, d in _decisions(folder, rank).items() if not isinstance(d, int)}
-    for p in range(len(table)):
+    # A task's documents come from several tasks of the phase before, each in input order: sort them.
+    for p in np.argsort(table["order"], kind="stable").tolist():
         if p not in rejected:
             yield int(table[p]["order"]), rank, p, table[p]
 

@@ -19,7 +19,6 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import ClassVar
 
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.pipeline.dedup import (
@@ -56,17 +55,11 @@ class BundledFT176(FT176LID):
         return self._model
 
 
-class LocalLanguageFilter(LanguageFilter):
-    """datatrove's LanguageFilter without its download lock (``fasteners``): the model is already local."""
-
-    _requires_dependencies: ClassVar[list] = [("fasttext", "fasttext-numpy2-wheel")]
-
-
 def filters() -> list:
     """datatrove's filter classes set to the pt recipe's thresholds."""
     recipe = load_recipe()
     rep, gq, fw = recipe.gopher_repetition, recipe.gopher_quality, recipe.fineweb_quality
-    language = LocalLanguageFilter(languages=[recipe.language], language_threshold=recipe.langid.min_score)
+    language = LanguageFilter(languages=[recipe.language], language_threshold=recipe.langid.min_score)
     language.model = BundledFT176([recipe.language])
     return [
         language,

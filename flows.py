@@ -16,6 +16,7 @@ the assets, the trigger of `train/on-new-shards`) live in this one module, the o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sys
@@ -786,8 +787,10 @@ def variant_train_task(params: AblationParams, variant: str, seed: int, shards: 
     from train.trainer import train as run_training
 
     cfg = TrainConfig.from_toml(params.config, max_steps=params.max_steps, seed=seed)
-    # the step count is in the name: a rerun with another budget is a new run, not a resumed one
-    run_name = f"{params.name}-{variant}-seed{seed}-{cfg.max_steps}steps-{shards.version}"
+    # the step count and the config's digest are in the name: a rerun with another budget or another
+    # model/optimizer config is a new run, not a resumed one
+    digest = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:8]
+    run_name = f"{params.name}-{variant}-seed{seed}-{cfg.max_steps}steps-{digest}-{shards.version}"
     r = run_training(cfg, shards.ref, artifacts_root=params.artifacts, run_name=run_name)
     return {"run_dir": str(r.run_dir), "tokens_seen": r.tokens_seen, "step": r.step, "shards": r.shards_ref}
 

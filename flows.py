@@ -16,7 +16,6 @@ the assets, the trigger of `train/on-new-shards`) live in this one module, the o
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import sys
@@ -35,6 +34,7 @@ from pydantic import BaseModel, Field
 from garimpo.core import ArtifactError, ArtifactStore, Manifest, lineage, verify
 from garimpo.core.formats import MAX_TOKEN_ID, SPECIAL_TOKENS
 from garimpo.core.fs import remove_tree
+from garimpo.core.manifest import json_sha256
 from garimpo.core.report import format_table, stage_rows
 from garimpo.core.settings import config_path
 from pipelines.executors import ExecutorConfig
@@ -789,8 +789,7 @@ def variant_train_task(params: AblationParams, variant: str, seed: int, shards: 
     cfg = TrainConfig.from_toml(params.config, max_steps=params.max_steps, seed=seed)
     # the step count and the config's digest are in the name: a rerun with another budget or another
     # model/optimizer config is a new run, not a resumed one
-    digest = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:8]
-    run_name = f"{params.name}-{variant}-seed{seed}-{cfg.max_steps}steps-{digest}-{shards.version}"
+    run_name = f"{params.name}-{variant}-seed{seed}-{cfg.max_steps}steps-{json_sha256(cfg.to_dict())[:8]}-{shards.version}"
     r = run_training(cfg, shards.ref, artifacts_root=params.artifacts, run_name=run_name)
     return {"run_dir": str(r.run_dir), "tokens_seen": r.tokens_seen, "step": r.step, "shards": r.shards_ref}
 

@@ -16,6 +16,8 @@ Prints one JSON line: documents in the file (its lines), kept, wall seconds of t
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 import json
 import time
 from pathlib import Path
@@ -39,7 +41,7 @@ from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter
 from datatrove.utils.lid import FT176LID
 
-from pipelines.recipe import load_recipe
+from pipelines.recipe import Recipe, load_recipe
 from pipelines.stages.langid import lid176_path
 
 
@@ -55,57 +57,34 @@ class BundledFT176(FT176LID):
         return self._model
 
 
-def filters() -> list:
-    """datatrove's filter classes set to the pt recipe's thresholds."""
-    recipe = load_recipe()
-    rep, gq, fw = recipe.gopher_repetition, recipe.gopher_quality, recipe.fineweb_quality
+def with_settings(cls: type, settings: object, language: str) -> object:
+    """``cls`` built from every recipe field its constructor takes (the recipe's field names are
+    datatrove's); the fields garimpo added (its pt fixes) have no datatrove parameter and are left out."""
+    accepted = inspect.signature(cls.__init__).parameters
+    values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name in accepted}
+    return cls(**values, language=language)
+
+
+def filters(recipe: Recipe) -> list:
+    """datatrove's filter classes set to the recipe's thresholds."""
     language = LanguageFilter(languages=[recipe.language], language_threshold=recipe.langid.min_score)
     language.model = BundledFT176([recipe.language])
     return [
         language,
-        GopherRepetitionFilter(
-            dup_line_frac=rep.dup_line_frac,
-            dup_para_frac=rep.dup_para_frac,
-            dup_line_char_frac=rep.dup_line_char_frac,
-            dup_para_char_frac=rep.dup_para_char_frac,
-            top_n_grams=rep.top_n_grams,
-            dup_n_grams=rep.dup_n_grams,
-            language=recipe.word_tokenizer,
-        ),
-        GopherQualityFilter(
-            min_doc_words=gq.min_doc_words,
-            max_doc_words=gq.max_doc_words,
-            min_avg_word_length=gq.min_avg_word_length,
-            max_avg_word_length=gq.max_avg_word_length,
-            max_symbol_word_ratio=gq.max_symbol_word_ratio,
-            max_bullet_lines_ratio=gq.max_bullet_lines_ratio,
-            max_ellipsis_lines_ratio=gq.max_ellipsis_lines_ratio,
-            max_non_alpha_words_ratio=gq.max_non_alpha_words_ratio,
-            min_stop_words=gq.min_stop_words,
-            stop_words=list(gq.stop_words),
-            language=recipe.word_tokenizer,
-        ),
-        FineWebQualityFilter(
-            line_punct_thr=fw.line_punct_thr,
-            line_punct_exclude_zero=fw.line_punct_exclude_zero,
-            short_line_thr=fw.short_line_thr,
-            short_line_length=fw.short_line_length,
-            char_duplicates_ratio=fw.char_duplicates_ratio,
-            new_line_ratio=fw.new_line_ratio,
-            language=recipe.word_tokenizer,
-        ),
+        with_settings(GopherRepetitionFilter, recipe.gopher_repetition, recipe.word_tokenizer),
+        with_settings(GopherQualityFilter, recipe.gopher_quality, recipe.word_tokenizer),
+        with_settings(FineWebQualityFilter, recipe.fineweb_quality, recipe.word_tokenizer),
         PIIFormatter(),
     ]
 
 
 def run(path: Path, work: Path, workers: int) -> None:
     """The filtering pipeline, then the four MinHash stages, writing ``work/out``."""
-    dedup = load_recipe().dedup
+    recipe = load_recipe()
+    dedup = recipe.dedup
     config = MinhashConfig(
         n_grams=dedup.ngram, num_buckets=dedup.bands, hashes_per_bucket=dedup.rows, seed=dedup.seed
     )
-    language = load_recipe().word_tokenizer
-    buckets = dedup.bands
 
     def execute(pipeline: list, name: str, tasks: int = 1) -> None:
         LocalPipelineExecutor(
@@ -115,7 +94,7 @@ def run(path: Path, work: Path, workers: int) -> None:
     execute(
         [
             JsonlReader(str(path.parent), glob_pattern=path.name),
-            *filters(),
+            *filters(recipe),
             JsonlWriter(str(work / "filtered")),
         ],
         "filter",
@@ -123,14 +102,14 @@ def run(path: Path, work: Path, workers: int) -> None:
     execute(
         [
             JsonlReader(str(work / "filtered")),
-            MinhashDedupSignature(str(work / "sigs"), config=config, language=language),
+            MinhashDedupSignature(str(work / "sigs"), config=config, language=recipe.word_tokenizer),
         ],
         "signatures",
     )
     execute(
         [MinhashDedupBuckets(str(work / "sigs"), str(work / "buckets"), config=config)],
         "buckets",
-        tasks=buckets,
+        tasks=dedup.bands,
     )
     execute([MinhashDedupCluster(str(work / "buckets"), str(work / "remove"), config=config)], "clusters")
     execute(

@@ -34,6 +34,8 @@ import threading
 import time
 from pathlib import Path
 
+from tests.fixtures.processes import processes, tree
+
 REPO = Path(__file__).resolve().parents[1]
 PT_TEXT = REPO.parent / "shared" / "data" / "pt_text"
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÁÉÍÓÚÂÊÔÃÕÀÇ«\"—-])")
@@ -90,24 +92,9 @@ WRAPPER = (
 
 
 def _tree_rss_kb(root: int) -> int:
-    """Resident set summed over ``root`` and all its descendants, from /proc."""
-    parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-            parents[int(proc.name)] = int(stat[1])
-            rss[int(proc.name)] = int(stat[21]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
-        except (OSError, IndexError, ValueError):
-            continue
-    tree, grew = {root}, True
-    while grew:
-        children = {pid for pid, ppid in parents.items() if ppid in tree} - tree
-        tree |= children
-        grew = bool(children)
-    return sum(rss.get(pid, 0) for pid in tree)
+    """Resident set summed over ``root`` and all its descendants."""
+    procs = processes()
+    return sum(procs[pid].rss_kb for pid in tree({root}, procs) if pid in procs)
 
 
 def _folder_mb(folder: Path) -> float:

@@ -45,9 +45,8 @@ from pipelines.phases import (
     PartitionReader,
     PartitionWriter,
     Phase,
+    output_partitioning,
     phase_plan,
-    site_partition,
-    spread_partition,
     stage_steps,
 )
 from pipelines.progress import ProgressProbe, watch_phase
@@ -216,12 +215,8 @@ def _pipeline(
     head = following.stages[0] if following else None
     if head == "dedup":
         steps.append(DedupSignatures(recipe.dedup, dedup_dir, file_order(sorted({p.name for p in pieces}))))
-    if head == "boilerplate":
-        steps.append(PartitionWriter(folder / "kept", len(pieces), site_partition))
-    elif phase.stages == ("boilerplate",):
-        steps.append(PartitionWriter(folder / "kept", len(pieces), spread_partition))
-    else:
-        steps.append(PartitionWriter(folder / "kept"))
+    by = output_partitioning(phase, following)
+    steps.append(PartitionWriter(folder / "kept") if by is None else PartitionWriter(folder / "kept", len(pieces), by))
     return steps, spans
 
 

@@ -143,6 +143,16 @@ def spread_partition(doc: Document, partitions: int) -> int:
 Partitioning = Callable[[Document, int], int]
 
 
+def output_partitioning(phase: Phase, following: Phase | None) -> Partitioning | None:
+    """How a phase splits its output for the next: by site before boilerplate, spread again after a
+    boilerplate-only phase, else by rank (None)."""
+    if following is not None and following.stages[0] == "boilerplate":
+        return site_partition
+    if phase.stages == ("boilerplate",):
+        return spread_partition
+    return None
+
+
 class PartitionWriter(JsonlWriter):
     """Writes ``<partition>/<rank>.jsonl.gz``: partition = ``by(document, partitions)``, or the rank."""
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.prefect_server import free_port
+from tests.fixtures.processes import alive, processes, tree
 
 pytestmark = pytest.mark.slow
 RAY = Path(sys.executable).parent / "ray"
@@ -66,32 +67,9 @@ def _hashes(version_dir: Path) -> dict[str, str]:
 def _cluster_pids(temp: Path) -> set[int]:
     """The cluster's processes: those whose command line names its temp dir (GCS, raylets) and all
     their descendants (workers and agents, which rename themselves ``ray::...``)."""
-    parents: dict[int, int] = {}
-    roots: set[int] = set()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
-            parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        if str(temp).encode() in cmdline:
-            roots.add(int(proc.name))
-    found, grew = set(roots), True
-    while grew:
-        children = {pid for pid, ppid in parents.items() if ppid in found} - found
-        found |= children
-        grew = bool(children)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    """True while the process runs (a zombie waiting to be reaped counts as gone)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
+    procs = processes()
+    roots = {p.pid for p in procs.values() if str(temp).encode() in p.cmdline and p.pid != os.getpid()}
+    return tree(roots, procs)
 
 
 def _stop_cluster(temp: Path) -> None:
@@ -102,7 +80,7 @@ def _stop_cluster(temp: Path) -> None:
             with contextlib.suppress(OSError):
                 os.kill(pid, sig)
         deadline = time.time() + 15
-        while any(_alive(pid) for pid in pids) and time.time() < deadline:
+        while any(alive(pid) for pid in pids) and time.time() < deadline:
             time.sleep(0.5)
 
 

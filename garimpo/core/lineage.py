@@ -11,7 +11,6 @@ Both are plain data (``Node.to_json``) and print as an indented tree (``render``
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import os
@@ -21,7 +20,7 @@ from typing import Any
 
 from garimpo.core.errors import ArtifactError
 from garimpo.core.fs import sha256_file
-from garimpo.core.manifest import RUN_JSON, RUNS, Manifest, fingerprint_inputs, load_manifest
+from garimpo.core.manifest import RUN_JSON, RUNS, Manifest, fingerprint_inputs, json_sha256, load_manifest
 from garimpo.core.store import ArtifactStore
 
 INPUTS_DIR = "inputs"  # where flows write the inputs they generate or read (sample corpus, sources)
@@ -175,7 +174,7 @@ def _version_node(store: ArtifactStore, manifest: Manifest, role: str, shown: se
         if recipe:
             node.children.append(
                 Node(
-                    f"recipe {recipe.get('name', '?')}", "recipe", "recipe", {"sha256": _json_sha256(recipe)}
+                    f"recipe {recipe.get('name', '?')}", "recipe", "recipe", {"sha256": json_sha256(recipe)}
                 )
             )
         node.children += [_file_node(f) for f in corpus_inputs(store, manifest)]
@@ -207,10 +206,6 @@ def _version_details(m: Manifest) -> dict[str, Any]:
 def _file_node(f: dict[str, Any]) -> Node:
     details = {k: v for k, v in f.items() if k != "path"}
     return Node(str(f.get("path") or f["name"]), "file", "input", details)
-
-
-def _json_sha256(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def corpus_inputs(store: ArtifactStore, corpus: Manifest) -> list[dict[str, Any]]:

@@ -180,6 +180,11 @@ def fingerprint(files: Iterable[FileEntry]) -> str:
     return h.hexdigest()
 
 
+def json_sha256(value: Any) -> str:
+    """sha256 of a JSON-able value's canonical JSON (sorted keys): a settings object's identity."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def fingerprint_inputs(paths: Iterable[str | os.PathLike[str]], settings: Any = None) -> str:
     """A content key for a build's inputs: sha256 over each input file's sha256 and the settings' JSON."""
     h = hashlib.sha256()

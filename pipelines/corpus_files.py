@@ -3,8 +3,9 @@
 Curation writes these files and the tokenizer and shard builders read them; the folder names, the
 columns and the schema live here so that writer and readers cannot drift apart (``docs/formats.md``).
 Every column is a string (``metadata`` is a JSON object in text), files are cut at a fixed row count
-and there is always at least one file per folder, so a reader of an all-rejected corpus still finds
-the schema. Rows are written in the order they are given: the caller (curation) decides that order,
+and written in row groups of ``ROW_GROUP_ROWS``, so neither writing nor reading a file holds more
+than one row group, and there is always at least one file per folder, so a reader of an all-rejected
+corpus still finds the schema. Rows are written in the order they are given: the caller (curation) decides that order,
 which is what makes the same inputs give byte-identical files.
 """
 
@@ -25,6 +26,7 @@ DOCUMENTS_DIR = "documents"
 REJECTS_DIR = "rejects"
 DOCUMENT_COLUMNS = ("id", "text", "source", "metadata")
 REJECT_COLUMNS = ("id", "text", "source", "stage", "reason", "metadata")
+ROW_GROUP_ROWS = 4096
 
 
 def schema(columns: Sequence[str]) -> pa.Schema:
@@ -43,8 +45,7 @@ def write_corpus_files(
     """Replace ``out_dir``'s ``documents/`` and ``rejects/`` with these rows, in the order given.
 
     Each row is a dict holding at least the folder's columns (other keys are ignored). The rows are
-    consumed as a stream, one file (``rows_per_file`` rows) at a time, so memory does not grow with
-    the corpus.
+    consumed as a stream, one row group at a time, so memory does not grow with the corpus.
     """
     for sub in (DOCUMENTS_DIR, REJECTS_DIR):
         shutil.rmtree(out_dir / sub, ignore_errors=True)
@@ -59,12 +60,20 @@ def _write_rows(
     file_schema = schema(columns)
     source = iter(rows)
     for number in itertools.count():
-        chunk = list(itertools.islice(source, per_file))
+        group = list(itertools.islice(source, min(per_file, ROW_GROUP_ROWS)))
         # Always at least one file, so readers of an all-rejected corpus still find the schema.
-        if not chunk and number:
+        if not group and number:
             return
-        table = pa.table({c: [r[c] for r in chunk] for c in columns}, schema=file_schema)
-        pq.write_table(table, folder / f"{number:05d}.parquet", compression=compression)
+        with pq.ParquetWriter(folder / f"{number:05d}.parquet", file_schema, compression=compression) as writer:
+            left = per_file
+            while True:
+                writer.write_table(pa.table({c: [r[c] for r in group] for c in columns}, schema=file_schema))
+                left -= len(group)
+                if not left or len(group) < ROW_GROUP_ROWS:
+                    break
+                group = list(itertools.islice(source, min(left, ROW_GROUP_ROWS)))
+                if not group:
+                    break
 
 
 def parquet_rows(path: Path) -> int:

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from datatrove.pipeline.base import PipelineStep
-from datatrove.pipeline.writers import JsonlWriter
 
 from garimpo.core import ArtifactStore, Built, Manifest
 from garimpo.core.fs import write_json_atomic
@@ -65,6 +64,7 @@ from pipelines.stages.accounting import (
 from pipelines.stages.dedup_cluster import DedupBuckets, DedupClusters, DedupFilter, write_dedup_index
 from pipelines.stages.dedup_phases import DedupSignatures, file_order, write_against_signatures
 from pipelines.stages.read import JsonlSource
+from pipelines.work_files import WorkWriter
 
 DONE = "done.json"
 RUN = "run.json"
@@ -204,7 +204,7 @@ def _pipeline(
     steps: list[PipelineStep] = [source, ProgressProbe(folder / "progress")]
     spans = {}
     for stage in phase.stages:
-        rejects = JsonlWriter(str(folder / "rejects" / stage), output_filename="${rank}.jsonl.gz")
+        rejects = WorkWriter(folder / "rejects" / stage)
         if stage == "dedup":
             stage_list: list[PipelineStep] = [DedupFilter(recipe.dedup, dedup_dir, exclusion_writer=rejects)]
         else:

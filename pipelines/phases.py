@@ -25,9 +25,7 @@ the next phase reads ``kept/<p>/`` in rank order. Within a task documents stay i
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +44,7 @@ from pipelines.stages.pii import PIIRedactor
 from pipelines.stages.quality import fineweb_quality_filter, gopher_quality_filter, repetition_filter
 from pipelines.stages.quality_model import QualityClassifier
 from pipelines.stages.read import InputCheck
+from pipelines.work_files import SUFFIX, WorkWriter, read_records
 
 # Stages that need more than one document at a time: each starts a phase.
 GROUPED = ("boilerplate", "dedup")
@@ -153,13 +152,13 @@ def output_partitioning(phase: Phase, following: Phase | None) -> Partitioning |
     return None
 
 
-class PartitionWriter(JsonlWriter):
+class PartitionWriter(WorkWriter):
     """Writes ``<partition>/<rank>.jsonl.gz``: partition = ``by(document, partitions)``, or the rank."""
 
     name = "🗂 Partitioned JSONL"
 
     def __init__(self, folder: Path, partitions: int | None = None, by: Partitioning = site_partition) -> None:
-        super().__init__(str(folder), output_filename="${rank}.jsonl.gz", compression="gzip")
+        super().__init__(folder)
         self.partitions = partitions
         self.by = by
 
@@ -167,7 +166,7 @@ class PartitionWriter(JsonlWriter):
         # (datatrove also asks with rank "XXXXX", for the name its stats file it counts under)
         task = str(rank).zfill(5)
         part = task if self.partitions is None else f"{self.by(document, self.partitions):05d}"
-        return f"{part}/{task}.jsonl.gz"
+        return f"{part}/{task}{SUFFIX}"
 
 
 class PartitionReader(PipelineStep):
@@ -181,11 +180,7 @@ class PartitionReader(PipelineStep):
         self.folder = str(folder)
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        for path in sorted((Path(self.folder) / f"{rank:05d}").glob("*.jsonl.gz")):
-            with gzip.open(path, "rt", encoding="utf-8") as f:
-                for line in f:
-                    record = json.loads(line)
-                    self.stat_update("documents")
-                    yield Document(
-                        text=record.get("text", ""), id=record["id"], metadata=record.get("metadata", {})
-                    )
+        for path in sorted((Path(self.folder) / f"{rank:05d}").glob(f"*{SUFFIX}")):
+            for record in read_records(path):
+                self.stat_update("documents")
+                yield Document(text=record.get("text", ""), id=record["id"], metadata=record.get("metadata", {}))

@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pipelines.work_files import SUFFIX, read_records
+
 REASON_KEY = "filter_reason"  # datatrove's BaseFilter stores an excluded document's reason here
 DEFAULT_REASON = "filtered"  # a filter that returned a bare False
 # Stages that remove lines rather than documents, and the metadata counts summed as their `lines_removed`.
@@ -35,9 +37,7 @@ class AccountingError(RuntimeError):
 def iter_records(folder: Path) -> Iterator[dict[str, Any]]:
     """Every JSON record of the ``*.jsonl.gz`` files under a folder (any depth), files in path order."""
     for path in _files(folder):
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            for line in f:
-                yield json.loads(line)
+        yield from read_records(path)
 
 
 def count_records(folder: Path) -> int:
@@ -51,7 +51,7 @@ def count_records(folder: Path) -> int:
 
 
 def _files(folder: Path) -> list[Path]:
-    return sorted(folder.rglob("*.jsonl.gz")) if folder.is_dir() else []
+    return sorted(folder.rglob(f"*{SUFFIX}")) if folder.is_dir() else []
 
 
 def reject_reason(record: dict[str, Any]) -> str:

@@ -58,6 +58,7 @@ class WordSplitter:
         self._chunks: dict[str, tuple[str, ...]] = {}
         self._rules: frozenset[str] = frozenset()
         self._affixes_checked = False
+        self._last: tuple[str | None, tuple[str, ...]] = (None, ())
 
     @property
     def nlp(self):
@@ -144,6 +145,14 @@ class WordSplitter:
         return (*opening, word, *closing)
 
     def __call__(self, text: str) -> list[str]:
+        # The three quality filters ask for the same document's words in turn: the last answer is kept.
+        if text == self._last[0]:
+            return list(self._last[1])
+        words = self._split(text)
+        self._last = (text, tuple(words))
+        return words
+
+    def _split(self, text: str) -> list[str]:
         nlp = self.nlp
         if nlp is None:
             return split_into_words(text, self.language)
@@ -176,6 +185,7 @@ class WordSplitter:
     def clear(self) -> None:
         """Forget every cached chunk (as a fresh process would start)."""
         self._chunks.clear()
+        self._last = (None, ())
 
     def _tokenize_chunks(self, nlp, chunks: list[str]) -> None:
         starts, pos = [], 0

@@ -39,6 +39,7 @@ from datatrove.pipeline.filters import (
 from datatrove.pipeline.formatters import PIIFormatter
 from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter
+from datatrove.utils.hashing import HashConfig
 from datatrove.utils.lid import FT176LID
 
 from pipelines.recipe import Recipe, load_recipe
@@ -82,8 +83,13 @@ def run(path: Path, work: Path, workers: int) -> None:
     """The filtering pipeline, then the four MinHash stages, writing ``work/out``."""
     recipe = load_recipe()
     dedup = recipe.dedup
+    # sha1, not datatrove's default xxhash: xxhash 4 no longer hashes str, which datatrove 0.10 passes.
     config = MinhashConfig(
-        n_grams=dedup.ngram, num_buckets=dedup.bands, hashes_per_bucket=dedup.rows, seed=dedup.seed
+        n_grams=dedup.ngram,
+        num_buckets=dedup.bands,
+        hashes_per_bucket=dedup.rows,
+        seed=dedup.seed,
+        hash_config=HashConfig(precision=64, hash_fc="sha1"),
     )
 
     def execute(pipeline: list, name: str, tasks: int = 1) -> None:

@@ -200,7 +200,7 @@ def main() -> None:
         "--anchor-size",
         type=float,
         default=None,
-        help="size (MB) for the plain-datatrove run, one of --sizes (default: the speedup size)",
+        help="size (MB) for the plain-datatrove run (default: the speedup size)",
     )
     parser.add_argument("--no-anchor", action="store_true", help="skip the plain-datatrove run")
     parser.add_argument(
@@ -222,18 +222,28 @@ def main() -> None:
             corpus, documents = corpus_file(work, size, pool)
             runs.append(run_cli(corpus, size, documents, 1, scratch))
             print(json.dumps({"progress": runs[-1]}), file=sys.stderr, flush=True)
+
+        def one_worker(size: float) -> dict:
+            """The 1-worker run at ``size``: the one above, or a new one."""
+            if found := next((r for r in runs if r["input_mb"] == size), None):
+                return found
+            path, count = corpus_file(work, size, pool)
+            return run_cli(path, size, count, 1, scratch)
+
+        one = one_worker(speedup_size)
         corpus, documents = corpus_file(work, speedup_size, pool)
-        one = next((r for r in runs if r["input_mb"] == speedup_size), None) or run_cli(
-            corpus, speedup_size, documents, 1, scratch
-        )
         two = run_cli(corpus, speedup_size, documents, 2, scratch)
         print(json.dumps({"progress": two}), file=sys.stderr, flush=True)
         anchor_size = args.anchor_size or speedup_size
-        beside = one if anchor_size == speedup_size else next(r for r in runs if r["input_mb"] == anchor_size)
+        beside = one_worker(anchor_size)
         anchor = (
             None
             if args.no_anchor
-            else {"input_mb": anchor_size, "workers": 1, **run_anchor(corpus_file(work, anchor_size, pool)[0], scratch)}
+            else {
+                "input_mb": anchor_size,
+                "workers": 1,
+                **run_anchor(corpus_file(work, anchor_size, pool)[0], scratch),
+            }
         )
     smallest, largest = runs[0], runs[-1]
     rss_ratio = largest["peak_rss_mb"] / smallest["peak_rss_mb"]

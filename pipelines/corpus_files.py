@@ -5,8 +5,8 @@ columns and the schema live here so that writer and readers cannot drift apart (
 Every column is a string (``metadata`` is a JSON object in text), files are cut at a fixed row count
 and written in row groups of ``ROW_GROUP_ROWS``, so neither writing nor reading a file holds more
 than one row group, and there is always at least one file per folder, so a reader of an all-rejected
-corpus still finds the schema. Rows are written in the order they are given: the caller (curation) decides that order,
-which is what makes the same inputs give byte-identical files.
+corpus still finds the schema. Rows are written in the order they are given: the caller (curation)
+decides that order, which is what makes the same inputs give byte-identical files.
 """
 
 from __future__ import annotations
@@ -60,19 +60,15 @@ def _write_rows(
     file_schema = schema(columns)
     source = iter(rows)
     for number in itertools.count():
-        group = list(itertools.islice(source, min(per_file, ROW_GROUP_ROWS)))
+        file_rows = itertools.islice(source, per_file)
+        group = list(itertools.islice(file_rows, ROW_GROUP_ROWS))
         # Always at least one file, so readers of an all-rejected corpus still find the schema.
         if not group and number:
             return
         with pq.ParquetWriter(folder / f"{number:05d}.parquet", file_schema, compression=compression) as writer:
-            left = per_file
             while True:
                 writer.write_table(pa.table({c: [r[c] for r in group] for c in columns}, schema=file_schema))
-                left -= len(group)
-                if not left or len(group) < ROW_GROUP_ROWS:
-                    break
-                group = list(itertools.islice(source, min(left, ROW_GROUP_ROWS)))
-                if not group:
+                if not (group := list(itertools.islice(file_rows, ROW_GROUP_ROWS))):
                     break
 
 

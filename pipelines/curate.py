@@ -23,6 +23,7 @@ the published artifact version is stable.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -141,9 +142,10 @@ def run_phase(
     run = _check_run(work_dir, recipe, inputs if name == "read" else None, workers)
     phases = phase_plan(recipe)
     folder = _phase_dir(work_dir, phases, name)
-    if (folder / DONE).is_file():
-        return json.loads((folder / DONE).read_text())
     index = [p.name for p in phases].index(name)
+    if (folder / DONE).is_file():
+        _prune(work_dir, phases, index)
+        return json.loads((folder / DONE).read_text())
     previous = _done(work_dir, phases, phases[index - 1].name) if index else None
     if index and previous is None:
         raise RuntimeError(f"phase {name!r} needs phase {phases[index - 1].name!r} to finish first")
@@ -168,7 +170,25 @@ def run_phase(
         ).run()
     entry = _phase_entry(phase, folder, spans, n_in, time.perf_counter() - started)
     write_json_atomic(folder / DONE, entry)
+    _prune(work_dir, phases, index)
     return entry
+
+
+def _prune(work_dir: Path, phases: list[Phase], index: int) -> None:
+    """Once a phase is done, delete the work files no later phase reads: the kept documents it read
+    (its rejects stay for `finalize`), dedup's band files once bucketed, and its buckets and compressed
+    texts once the clusters are replayed (the signature tables stay for the kept index). A run killed
+    halfway through a deletion finishes it when it resumes."""
+    phase = phases[index]
+    spent: list[Path] = []
+    if phase.moves_documents and index:
+        spent.append(_phase_dir(work_dir, phases, _last_documents_phase(phases, index)) / "kept")
+    if phase.name == DEDUP_BUCKETS:
+        spent += [*(work_dir / DEDUP_DIR).glob("band_*"), work_dir / DEDUP_DIR / "exact"]
+    if phase.name == DEDUP_CLUSTERS:
+        spent += [work_dir / DEDUP_DIR / "buckets", work_dir / DEDUP_DIR / "texts"]
+    for path in spent:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _done(work_dir: Path, phases: list[Phase], name: str) -> dict[str, Any] | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.curate import DEDUP_INDEX, RUN, curate, phase_names
+from pipelines.curate import DEDUP_INDEX, RUN, curate, phase_names, run_phase
 from pipelines.recipe import load_recipe
 from pipelines.stages.accounting import invariant_problems
 
@@ -65,3 +65,28 @@ def test_one_file_on_three_workers_gives_the_same_corpus(tmp_path: Path) -> None
     assert Path(DEDUP_INDEX) in files
     for rel in files:
         assert (outputs[1] / rel).read_bytes() == (outputs[3] / rel).read_bytes(), rel
+
+
+def test_spent_work_files_are_deleted_and_the_run_still_resumes(tmp_path: Path) -> None:
+    source = tmp_path / "in" / "one.jsonl"
+    source.parent.mkdir()
+    _corpus(source)
+    work = tmp_path / "work"
+    names = phase_names(RECIPE)
+    for name in names[: names.index("filter") + 1]:
+        run_phase(name, RECIPE, work, [source], workers=2)
+    folders = {name: work / f"{number:02d}_{name}" for number, name in enumerate(names)}
+    assert not (folders["read"] / "kept").exists() and not (folders["boilerplate"] / "kept").exists()
+    assert (folders["filter"] / "kept").is_dir() and (folders["read"] / "rejects").is_dir()
+    assert list((work / "dedup").glob("band_*")) and (work / "dedup" / "texts").is_dir()
+    first = curate([source], tmp_path / "out1", RECIPE, workers=2, work_dir=work, seconds_in_stats=False)
+    assert not (folders["filter"] / "kept").exists() and (folders["dedup"] / "kept").is_dir()
+    assert sorted(p.name for p in (work / "dedup").iterdir()) == ["decisions", "tables"]
+    # Every phase done: a rerun only finalizes again, from what is left, to the same files.
+    again = curate([source], tmp_path / "out2", RECIPE, workers=2, work_dir=work, seconds_in_stats=False)
+    assert again == first
+    fresh = curate([source], tmp_path / "out3", RECIPE, workers=1, seconds_in_stats=False)
+    assert fresh["documents_kept"] == first["documents_kept"]
+    for out in ("out2", "out3"):
+        for path in sorted((tmp_path / "out1").rglob("*.parquet")):
+            assert (tmp_path / out / path.relative_to(tmp_path / "out1")).read_bytes() == path.read_bytes()

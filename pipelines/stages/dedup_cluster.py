@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import json
+import shutil
 import zlib
 from pathlib import Path
 from typing import BinaryIO
@@ -156,35 +157,57 @@ class DedupFilter(_DedupStep):
         yield from emit_decided(self, decided, self.exclusion_writer, rank)
 
 
-def _kept_stream(folder: Path, path: Path):
-    rank = int(path.stem)
-    table = np.load(path, mmap_mode="r")
-    rejected = {p for p, d in _decisions(folder, rank).items() if not isinstance(d, int)}
+def _sort_kept(folder: Path, path: Path, out: Path) -> tuple[int, int]:
+    """One rank's kept rows, sorted by order, written to ``out``: (rows, longest id). One rank in memory."""
+    table = np.load(path)
+    keep = np.ones(len(table), dtype=bool)
+    keep[[p for p, d in _decisions(folder, int(path.stem)).items() if not isinstance(d, int)]] = False
     # A task's documents come from several tasks of the phase before, each in input order: sort them.
-    for p in np.argsort(table["order"], kind="stable").tolist():
-        if p not in rejected:
-            yield int(table[p]["order"]), rank, p, table[p]
+    order = np.argsort(table["order"], kind="stable")
+    kept = table[order[keep[order]]]
+    np.save(out, kept, allow_pickle=False)
+    return len(kept), int(np.char.str_len(kept["id"]).max(initial=1))
 
 
-def _kept_rows(folder: Path) -> list:
-    """Per rank, the kept rows of its table, as (order, rank, pos, row) streams in global order."""
-    return [_kept_stream(folder, path) for path in sorted((Path(folder) / "tables").glob("[0-9]*.npy"))]
+def _read_blocks(path: Path, rows: int = _FLUSH // 16):
+    """The rows of a ``.npy`` table, read ``rows`` at a time (no memory map: its pages would stay resident)."""
+    with open(path, "rb") as f:
+        fmt = np.lib.format
+        read_header = fmt.read_array_header_1_0 if fmt.read_magic(f) == (1, 0) else fmt.read_array_header_2_0
+        _, _, dtype = read_header(f)
+        while len(block := np.fromfile(f, dtype=dtype, count=rows)):
+            yield from block
 
 
 def write_dedup_index(settings: DedupSettings, folder: Path, out: Path) -> None:
-    """The kept documents' index in global order, the same bytes `DedupIndex.save` writes; rows streamed."""
-    count, id_len = 0, 1
-    for stream in _kept_rows(folder):
-        for _, _, _, row in stream:
-            count, id_len = count + 1, max(id_len, len(str(row["id"])))
+    """The kept documents' index in global order, the same bytes `DedupIndex.save` writes.
+
+    Each rank's kept rows are sorted into a file of their own (one rank in memory), then the files are
+    merged block by block straight into the output: memory does not grow with the corpus.
+    """
+    folder = Path(folder)
+    tables = sorted((folder / "tables").glob("[0-9]*.npy"))
+    sorted_dir = folder / "kept-sorted"
+    sorted_dir.mkdir(parents=True, exist_ok=True)
+    sizes = [_sort_kept(folder, path, sorted_dir / path.name) for path in tables]
+    count, id_len = sum(n for n, _ in sizes), max((n for _, n in sizes), default=1)
     width = settings.bands * settings.rows if settings.near and count else 0
-    dtype = [("id", f"U{id_len}"), ("exact", "S16"), ("signature", "u4", (width,))]
+    dtype = np.dtype([("id", f"U{id_len}"), ("exact", "S16"), ("signature", "u4", (width,))])
     out.parent.mkdir(parents=True, exist_ok=True)
-    if not count:
-        np.save(out, np.zeros(0, dtype=dtype), allow_pickle=False)
-        return
-    table = np.lib.format.open_memmap(out, mode="w+", dtype=dtype, shape=(count,))
-    for i, (_, _, _, row) in enumerate(heapq.merge(*_kept_rows(folder), key=lambda r: r[:3])):
-        table[i] = (str(row["id"]), bytes(row["exact"]), np.array(row["signature"])[:width])
-    table.flush()
-    del table
+    streams = [
+        ((int(row["order"]), rank, pos, row) for pos, row in enumerate(_read_blocks(sorted_dir / path.name)))
+        for rank, path in enumerate(tables)
+    ]
+    with open(out, "wb") as f:
+        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (count,)}
+        np.lib.format.write_array_header_1_0(f, header)  # the header np.save writes for this array
+        block = np.zeros(_FLUSH // 16, dtype=dtype)
+        filled = 0
+        for _, _, _, row in heapq.merge(*streams, key=lambda r: r[:3]):
+            block[filled] = (str(row["id"]), bytes(row["exact"]), row["signature"][:width])
+            filled += 1
+            if filled == len(block):
+                f.write(block.tobytes())
+                filled = 0
+        f.write(block[:filled].tobytes())
+    shutil.rmtree(sorted_dir)

@@ -10,7 +10,8 @@ bucketing; a collision only adds a document to the replay, which is harmless.
 Memory: signatures hold one rank's records (bands x 24 bytes + signature per document) until the rank
 ends; buckets stream a heapq merge (one record per rank); clusters hold the involved documents'
 signatures, ids and exact hashes (texts read one at a time from the compressed per-rank files); the
-filter holds one rank's decisions; `write_dedup_index` streams rows into the output file.
+filter holds one rank's decisions; `write_dedup_index` sorts one rank at a time and merges the sorted files block
+by block into the output file (no memory map: read pages of one would stay resident, growing with the corpus).
 Global order: ``(file_index[input_file] + 1) << 40 | input_line`` (0 for documents without provenance),
 ``file_index`` ranking the input files by name; earlier versions (``against``) get negative orders.
 """

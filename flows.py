@@ -910,6 +910,8 @@ def serve_deployments(follow: FollowShards | None = None) -> None:
         rebuild_shards.to_deployment(name="nightly", cron=NIGHTLY_CRON, concurrency_limit=one_at_a_time),
         train.to_deployment(name="default"),
         on_new_shards_deployment(follow or FollowShards()),
+        evaluate.to_deployment(name="default"),
+        data_ablation.to_deployment(name="default"),
         limit=2,
         # Prefect pauses served schedules on shutdown by default; a nightly rebuild must survive restarts.
         pause_on_shutdown=False,

@@ -75,7 +75,15 @@ def test_deployments_run_on_a_real_server(prefect_env: dict[str, str], tmp_path:
             tmp_path,
         )
         assert state == "COMPLETED"
-        assert any((artifacts / "checkpoints").rglob("*.pt"))
+        [checkpoint, *_] = sorted((artifacts / "checkpoints").rglob("*.pt"))
+
+        heldout = tmp_path / "heldout.jsonl"
+        heldout.write_text(json.dumps({"text": "Um texto guardado fora do treino, curto e limpo."}) + "\n")
+        target = {"target": str(checkpoint), "heldout": {"fora": str(heldout)}, "artifacts": str(artifacts)}
+        state = _run_deployment(prefect_env, "evaluate/default", {"params": target}, tmp_path)
+        assert state == "COMPLETED"
+        result = json.loads((checkpoint.parent / f"eval_{checkpoint.stem}.json").read_text())
+        assert result["bpb"]["fora"]["bytes"] > 0 and result["bpb"]["fora"]["bpb"] > 0
 
         nightly = subprocess.run(
             [str(BIN / "prefect"), "deployment", "inspect", "rebuild-shards/nightly"],
@@ -127,6 +135,8 @@ def test_prefect_yaml_deploys_to_a_work_pool(prefect_env: dict[str, str]) -> Non
         "rebuild-shards/nightly",
         "train/default",
         "train/on-new-shards",
+        "evaluate/default",
+        "data-ablation/default",
     ):
         assert name in listed.stdout, listed.stdout
     [automation] = [a for a in api(env, "/automations/filter", {}) if a["name"] == "train on new shards/demo"]

@@ -11,6 +11,7 @@ import heapq
 import json
 import shutil
 import zlib
+from itertools import chain
 from pathlib import Path
 from typing import BinaryIO
 
@@ -26,9 +27,20 @@ _MEMBER = np.dtype([("order", "i8"), ("rank", "i8"), ("pos", "i8")])
 _FLUSH = 65536
 
 
+def _blocks(path: Path, rows: int = _FLUSH // 16):
+    """A ``.npy`` table, ``rows`` at a time. Not a memory map: the pages of one stay
+    resident as it is read through, so a merge over every rank's files would grow with the corpus."""
+    with open(path, "rb") as f:
+        fmt = np.lib.format
+        read_header = fmt.read_array_header_1_0 if fmt.read_magic(f) == (1, 0) else fmt.read_array_header_2_0
+        _, _, dtype = read_header(f)
+        while len(block := np.fromfile(f, dtype=dtype, count=rows)):
+            yield block
+
+
 def _rows(path: Path):
-    for row in np.load(path, mmap_mode="r"):
-        yield int(row["value"]), int(row["order"]), int(row["rank"]), int(row["pos"])
+    for block in _blocks(path):
+        yield from zip(*(block[name].tolist() for name in ("value", "order", "rank", "pos")), strict=True)
 
 
 class _DedupStep(PipelineStep):
@@ -169,14 +181,10 @@ def _sort_kept(folder: Path, path: Path, out: Path) -> tuple[int, int]:
     return len(kept), int(np.char.str_len(kept["id"]).max(initial=1))
 
 
-def _read_blocks(path: Path, rows: int = _FLUSH // 16):
-    """The rows of a ``.npy`` table, read ``rows`` at a time (no memory map: its pages would stay resident)."""
-    with open(path, "rb") as f:
-        fmt = np.lib.format
-        read_header = fmt.read_array_header_1_0 if fmt.read_magic(f) == (1, 0) else fmt.read_array_header_2_0
-        _, _, dtype = read_header(f)
-        while len(block := np.fromfile(f, dtype=dtype, count=rows)):
-            yield from block
+def _keyed_rows(path: Path, rank: int):
+    """A sorted table's rows with their merge key (order, rank, position)."""
+    for pos, row in enumerate(chain.from_iterable(_blocks(path))):
+        yield int(row["order"]), rank, pos, row
 
 
 def write_dedup_index(settings: DedupSettings, folder: Path, out: Path) -> None:
@@ -194,10 +202,7 @@ def write_dedup_index(settings: DedupSettings, folder: Path, out: Path) -> None:
     width = settings.bands * settings.rows if settings.near and count else 0
     dtype = np.dtype([("id", f"U{id_len}"), ("exact", "S16"), ("signature", "u4", (width,))])
     out.parent.mkdir(parents=True, exist_ok=True)
-    streams = [
-        ((int(row["order"]), rank, pos, row) for pos, row in enumerate(_read_blocks(sorted_dir / path.name)))
-        for rank, path in enumerate(tables)
-    ]
+    streams = [_keyed_rows(sorted_dir / path.name, rank) for rank, path in enumerate(tables)]
     with open(out, "wb") as f:
         header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (count,)}
         np.lib.format.write_array_header_1_0(f, header)  # the header np.save writes for this array

@@ -17,6 +17,7 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers import JsonlWriter
 
 from pipelines.recipe import load_recipe
+from pipelines.stages import dedup_phases
 from pipelines.stages.dedup import DedupIndex, Deduplicator
 from pipelines.stages.dedup_cluster import DedupBuckets, DedupClusters, DedupFilter, write_dedup_index
 from pipelines.stages.dedup_phases import DedupSignatures, file_order, write_against_signatures
@@ -138,7 +139,9 @@ def test_phases_match_single_process(tmp_path: Path, ranks: int, variant: str) -
     assert index.read_bytes() == single_index.read_bytes()
 
 
-def test_against_earlier_version(tmp_path: Path) -> None:
+@pytest.mark.parametrize("block_rows", [4096, 7])  # the earlier index and the kept index in one block, or many
+def test_against_earlier_version(tmp_path: Path, monkeypatch, block_rows: int) -> None:
+    monkeypatch.setattr(dedup_phases, "BLOCK_ROWS", block_rows)
     docs = _corpus(60)
     earlier = tmp_path / "earlier.npy"
     old = Deduplicator(SETTINGS)
@@ -147,6 +150,8 @@ def test_against_earlier_version(tmp_path: Path) -> None:
     kept_single, rejected_single, single_index = _single(tmp_path, SETTINGS, docs, [earlier])
     assert any(r[3] in index.ids for r in rejected_single)
     rows, out = _phases(tmp_path, SETTINGS, docs, 2, [earlier])
+    against_files = list((tmp_path / "dedup" / "band_000").glob("against-*.npy"))
+    assert len(against_files) == -(-len(index.ids) // block_rows)
     assert rows == kept_single | rejected_single
     assert out.read_bytes() == single_index.read_bytes()
 

@@ -20,26 +20,16 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from pipelines.recipe import DedupSettings
+from pipelines.stages import dedup_phases
 from pipelines.stages.dedup import DedupIndex, Deduplicator, _Entry, emit_decided
-from pipelines.stages.dedup_phases import AGAINST_RANK
+from pipelines.stages.dedup_phases import AGAINST_RANK, blocks
 
 _MEMBER = np.dtype([("order", "i8"), ("rank", "i8"), ("pos", "i8")])
 _FLUSH = 65536
 
 
-def _blocks(path: Path, rows: int = _FLUSH // 16):
-    """A ``.npy`` table, ``rows`` at a time. Not a memory map: the pages of one stay
-    resident as it is read through, so a merge over every rank's files would grow with the corpus."""
-    with open(path, "rb") as f:
-        fmt = np.lib.format
-        read_header = fmt.read_array_header_1_0 if fmt.read_magic(f) == (1, 0) else fmt.read_array_header_2_0
-        _, _, dtype = read_header(f)
-        while len(block := np.fromfile(f, dtype=dtype, count=rows)):
-            yield block
-
-
 def _rows(path: Path):
-    for block in _blocks(path):
+    for block in blocks(path):
         yield from zip(*(block[name].tolist() for name in ("value", "order", "rank", "pos")), strict=True)
 
 
@@ -183,7 +173,7 @@ def _sort_kept(folder: Path, path: Path, out: Path) -> tuple[int, int]:
 
 def _keyed_rows(path: Path, rank: int):
     """A sorted table's rows with their merge key (order, rank, position)."""
-    for pos, row in enumerate(chain.from_iterable(_blocks(path))):
+    for pos, row in enumerate(chain.from_iterable(blocks(path))):
         yield int(row["order"]), rank, pos, row
 
 
@@ -206,13 +196,13 @@ def write_dedup_index(settings: DedupSettings, folder: Path, out: Path) -> None:
     with open(out, "wb") as f:
         header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (count,)}
         np.lib.format.write_array_header_1_0(f, header)  # the header np.save writes for this array
-        block = np.zeros(_FLUSH // 16, dtype=dtype)
+        out_block = np.zeros(dedup_phases.BLOCK_ROWS, dtype=dtype)
         filled = 0
         for _, _, _, row in heapq.merge(*streams, key=lambda r: r[:3]):
-            block[filled] = (str(row["id"]), bytes(row["exact"]), row["signature"][:width])
+            out_block[filled] = (str(row["id"]), bytes(row["exact"]), row["signature"][:width])
             filled += 1
-            if filled == len(block):
-                f.write(block.tobytes())
+            if filled == len(out_block):
+                f.write(out_block.tobytes())
                 filled = 0
-        f.write(block[:filled].tobytes())
+        f.write(out_block[:filled].tobytes())
     shutil.rmtree(sorted_dir)

@@ -20,18 +20,22 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from pipelines.recipe import DedupSettings
-from pipelines.stages.dedup import DedupIndex, MinHasher, exact_key
+from pipelines.stages.dedup import MinHasher, exact_key
 
 _RECORD = np.dtype([("value", "u8"), ("order", "i8"), ("rank", "i8"), ("pos", "i8")])
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 AGAINST_RANK = -1
+# Rows read or written at a time where a table is streamed (work files, earlier versions' indexes).
+BLOCK_ROWS = 4096
 
 
 def file_order(names: list[str]) -> dict[str, int]:
@@ -48,48 +52,47 @@ def _band_values(signatures: np.ndarray, settings: DedupSettings) -> np.ndarray:
     return value
 
 
-def _exact_values(exact: list[bytes]) -> np.ndarray:
-    return np.frombuffer(b"".join(e[:8] for e in exact), dtype="u8").copy() if exact else np.zeros(0, "u8")
+def _exact_values(exact: np.ndarray) -> np.ndarray:
+    """The first 8 bytes of each 16-byte exact key, as uint64."""
+    return np.ascontiguousarray(exact, dtype="S16").view("u8").reshape(-1, 2)[:, 0].copy()
 
 
-def _write_records(path: Path, values: np.ndarray, order: np.ndarray, rank: int) -> None:
+def _write_records(path: Path, values: np.ndarray, order: np.ndarray, rank: int, start: int = 0) -> None:
     records = np.zeros(len(values), dtype=_RECORD)
     records["value"], records["order"], records["rank"], records["pos"] = (
         values,
         order,
         rank,
-        np.arange(len(values)),
+        np.arange(start, start + len(values)),
     )
     records = records[np.lexsort((records["pos"], records["order"], records["value"]))]
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, records, allow_pickle=False)
 
 
+def _table_dtype(id_len: int, width: int) -> np.dtype:
+    return np.dtype([("order", "i8"), ("id", f"U{id_len}"), ("exact", "S16"), ("signature", "u4", (width,))])
+
+
+def _write_keys(settings: DedupSettings, folder: Path, name: str, rank: int, table: np.ndarray, start: int = 0) -> None:
+    """The exact and band records of a table's rows (positions from ``start``), as ``<key>/<name>.npy``."""
+    if settings.exact:
+        _write_records(folder / "exact" / f"{name}.npy", _exact_values(table["exact"]), table["order"], rank, start)
+    if settings.near:
+        values = _band_values(table["signature"], settings) if len(table) else np.zeros((0, settings.bands), "u8")
+        for band in range(settings.bands):
+            _write_records(folder / f"band_{band:03d}" / f"{name}.npy", values[:, band], table["order"], rank, start)
+
+
 def _write_signatures(settings, folder: Path, name: str, rank: int, order, ids, exact, signatures) -> None:
-    order = np.asarray(order, dtype="i8")
     width = settings.bands * settings.rows if settings.near else 0
-    table = np.zeros(
-        len(ids),
-        dtype=[
-            ("order", "i8"),
-            ("id", f"U{max(map(len, ids), default=1)}"),
-            ("exact", "S16"),
-            ("signature", "u4", (width,)),
-        ],
-    )
-    table["order"], table["id"], table["exact"] = order, ids, exact
+    table = np.zeros(len(ids), dtype=_table_dtype(max(map(len, ids), default=1), width))
+    table["order"], table["id"], table["exact"] = np.asarray(order, dtype="i8"), ids, exact
     if width and len(ids):
         table["signature"] = np.stack(signatures)
     (folder / "tables").mkdir(parents=True, exist_ok=True)
     np.save(folder / "tables" / f"{name}.npy", table, allow_pickle=False)
-    if settings.exact:
-        _write_records(folder / "exact" / f"{name}.npy", _exact_values(exact), order, rank)
-    if settings.near:
-        values = (
-            _band_values(table["signature"], settings) if len(ids) else np.zeros((0, settings.bands), "u8")
-        )
-        for band in range(settings.bands):
-            _write_records(folder / f"band_{band:03d}" / f"{name}.npy", values[:, band], order, rank)
+    _write_keys(settings, folder, name, rank, table)
 
 
 class DedupSignatures(PipelineStep):
@@ -129,15 +132,52 @@ class DedupSignatures(PipelineStep):
         _write_signatures(self.settings, self.folder, f"{rank:05d}", rank, order, ids, exact, signatures)
 
 
+def blocks(path: Path, rows: int | None = None) -> Iterator[np.ndarray]:
+    """A ``.npy`` table, ``rows`` (`BLOCK_ROWS`) at a time. Not a memory map: the pages of one stay
+    resident as it is read through, so a merge over every rank's files would grow with the corpus."""
+    with open(path, "rb") as f:
+        _, dtype = _read_header(f)
+        while len(block := np.fromfile(f, dtype=dtype, count=rows or BLOCK_ROWS)):
+            yield block
+
+
+def _read_header(f: BinaryIO) -> tuple[tuple[int, ...], np.dtype]:
+    """A ``.npy`` file's shape and dtype; ``f`` is left at the first row."""
+    fmt = np.lib.format
+    shape, _, dtype = (fmt.read_array_header_1_0 if fmt.read_magic(f) == (1, 0) else fmt.read_array_header_2_0)(f)
+    return shape, dtype
+
+
 def write_against_signatures(settings: DedupSettings, folder: Path, against_index_files: list[Path]) -> None:
-    """Earlier versions' indexes as one virtual rank (first in order), so the buckets see them too."""
-    indexes = [DedupIndex.load(Path(p)) for p in against_index_files]
-    ids = [i for index in indexes for i in index.ids]
-    exact = [e for index in indexes for e in index.exact]
-    sigs = [s for index in indexes for s in index.signatures] if settings.near else []
-    if settings.near and len(sigs) != len(ids):
-        sigs = []  # an index without signatures: exact matches only, as in Deduplicator
-        settings = dataclasses.replace(settings, near=False)
-    _write_signatures(
-        settings, Path(folder), "against", AGAINST_RANK, np.arange(len(ids)) - len(ids), ids, exact, sigs
-    )
+    """Earlier versions' indexes as one virtual rank (first in order), so the buckets see them too.
+
+    Streamed ``BLOCK_ROWS`` rows at a time: the rank's table is written block by block and every block
+    gives its own sorted band and exact files (the buckets merge however many files a band has), so a
+    large earlier version is never held in memory.
+    """
+    folder = Path(folder)
+    headers = []
+    for path in against_index_files:
+        with open(path, "rb") as f:
+            headers.append(_read_header(f))
+    total = sum(shape[0] for shape, _ in headers)
+    width = settings.bands * settings.rows
+    if settings.near and any(dtype["signature"].shape != (width,) for _, dtype in headers):
+        settings = dataclasses.replace(settings, near=False)  # an index without signatures: exact matches only
+    id_len = max((dtype["id"].itemsize // 4 for shape, dtype in headers if shape[0]), default=1)
+    dtype = _table_dtype(id_len, width if settings.near else 0)
+    (folder / "tables").mkdir(parents=True, exist_ok=True)
+    first = -total
+    with open(folder / "tables" / "against.npy", "wb") as f:
+        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (total,)}
+        np.lib.format.write_array_header_1_0(f, header)  # the header np.save writes for this array
+        for n, block in enumerate(b for p in against_index_files for b in blocks(Path(p))):
+            table = np.zeros(len(block), dtype=dtype)
+            table["order"] = np.arange(first, first + len(block))
+            table["id"], table["exact"] = block["id"], block["exact"]
+            if settings.near:
+                table["signature"] = block["signature"]
+            f.write(table.tobytes())
+            _write_keys(settings, folder, f"against-{n:05d}", AGAINST_RANK, table, first + total)
+            first += len(block)
+

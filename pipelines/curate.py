@@ -10,14 +10,9 @@ A Prefect flow shows every phase as its own task, and a killed run resumes: a fi
 ``done.json``, and inside a phase datatrove's ``completions/`` skip finished tasks. ``run.json``
 records the recipe, the inputs and the pieces, so a resumed run keeps its first run's pieces
 whatever its worker count. Documents never sit in one process's memory: tasks stream them between
-gzipped JSONL files, rejects go to per-stage exclusion files, and `finalize` merges everything in
-input order through an external sort (``pipelines/external_sort.py``).
-
-`finalize` turns the work folder into the corpus layout of ``docs/formats.md``: ``documents/*.parquet``,
-``rejects/*.parquet`` (written by ``pipelines/corpus_files.py``, which its readers use too) and
-``stats.json``. Rows are sorted by input order (input file, line) and files are cut at a fixed row
-count, so the same inputs and recipe give byte-identical parquet files whatever the worker count, and
-the published artifact version is stable.
+gzipped JSONL files and rejects go to per-stage exclusion files (the folder's layout is
+``pipelines/work_folder.py``); `finalize` (``pipelines/finalize.py``) then merges everything in input
+order into the corpus layout of ``docs/formats.md``.
 """
 
 from __future__ import annotations
@@ -35,9 +30,9 @@ from datatrove.pipeline.base import PipelineStep
 from garimpo.core import ArtifactStore, Built, Manifest
 from garimpo.core.fs import write_json_atomic
 from garimpo.core.manifest import fingerprint_inputs
-from pipelines.corpus_files import parquet_rows, write_corpus_files
+from pipelines.corpus_files import parquet_rows
 from pipelines.executors import ExecutorConfig, make_executor
-from pipelines.external_sort import sorted_stream
+from pipelines.finalize import finalize
 from pipelines.input_plan import Piece, plan_pieces
 from pipelines.phases import (
     DEDUP_BUCKETS,
@@ -52,27 +47,26 @@ from pipelines.phases import (
 from pipelines.progress import ProgressProbe, watch_phase
 from pipelines.recipe import Recipe, load_recipe
 from pipelines.stages.accounting import (
-    REASON_KEY,
     AccountingError,
     count_records,
-    iter_records,
     merged_step_stats,
-    reject_reason,
     reject_reasons,
     stage_entry,
-    summarize,
 )
-from pipelines.stages.dedup_cluster import DedupBuckets, DedupClusters, DedupFilter, write_dedup_index
+from pipelines.stages.dedup_cluster import DedupBuckets, DedupClusters, DedupFilter
 from pipelines.stages.dedup_phases import DedupSignatures, file_order, write_against_signatures
 from pipelines.stages.read import JsonlSource
 from pipelines.work_files import WorkWriter
+from pipelines.work_folder import (
+    DEDUP_DIR,
+    DEDUP_INDEX,
+    DONE,
+    RUN,
+    done_entry,
+    last_documents_phase,
+    phase_dir,
+)
 
-DONE = "done.json"
-RUN = "run.json"
-# The kept documents' ids, exact hashes and MinHash signatures, shipped inside each corpus version so a
-# later batch can be deduplicated against it cheaply (`publish_corpus(..., dedup_against=[...])`).
-DEDUP_INDEX = "dedup_index.npy"
-DEDUP_DIR = "dedup"
 # Called from the watcher thread with (fraction done or NaN, one-line summary); the flow's progress artifact.
 OnProgress = Callable[[float, str], None]
 
@@ -85,13 +79,6 @@ def phase_names(recipe: Recipe) -> list[str]:
 def stage_names(recipe: Recipe) -> list[str]:
     """The stages whose counts stats.json reports, in order: ``read`` then the recipe's stages."""
     return ["read", *recipe.stages]
-
-
-def _phase_dir(work_dir: Path, phases: list[Phase], name: str) -> Path:
-    names = [p.name for p in phases]
-    if name not in names:
-        raise ValueError(f"phase {name!r} is not in this recipe's phases {names}")
-    return work_dir / f"{names.index(name):02d}_{name}"
 
 
 def _check_run(work_dir: Path, recipe: Recipe, inputs: list[Path] | None, workers: int) -> dict[str, Any]:
@@ -141,12 +128,12 @@ def run_phase(
         raise ValueError("the read phase needs at least one input file")
     run = _check_run(work_dir, recipe, inputs if name == "read" else None, workers)
     phases = phase_plan(recipe)
-    folder = _phase_dir(work_dir, phases, name)
+    folder = phase_dir(work_dir, phases, name)
     index = [p.name for p in phases].index(name)
     if (folder / DONE).is_file():
         _prune(work_dir, phases, index)
         return json.loads((folder / DONE).read_text())
-    previous = _done(work_dir, phases, phases[index - 1].name) if index else None
+    previous = done_entry(work_dir, phases, phases[index - 1].name) if index else None
     if index and previous is None:
         raise RuntimeError(f"phase {name!r} needs phase {phases[index - 1].name!r} to finish first")
     pieces = [Piece.from_dict(d) for d in run["pieces"]]
@@ -182,18 +169,13 @@ def _prune(work_dir: Path, phases: list[Phase], index: int) -> None:
     phase = phases[index]
     spent: list[Path] = []
     if phase.moves_documents and index:
-        spent.append(_phase_dir(work_dir, phases, _last_documents_phase(phases, index)) / "kept")
+        spent.append(phase_dir(work_dir, phases, last_documents_phase(phases, index)) / "kept")
     if phase.name == DEDUP_BUCKETS:
         spent += [*(work_dir / DEDUP_DIR).glob("band_*"), work_dir / DEDUP_DIR / "exact"]
     if phase.name == DEDUP_CLUSTERS:
         spent += [work_dir / DEDUP_DIR / "buckets", work_dir / DEDUP_DIR / "texts"]
     for path in spent:
         shutil.rmtree(path, ignore_errors=True)
-
-
-def _done(work_dir: Path, phases: list[Phase], name: str) -> dict[str, Any] | None:
-    done = _phase_dir(work_dir, phases, name) / DONE
-    return json.loads(done.read_text()) if done.is_file() else None
 
 
 def _bucket_tasks(recipe: Recipe, pieces: list[Piece]) -> int:
@@ -211,7 +193,7 @@ def _pipeline(
 ) -> tuple[list[PipelineStep], dict[str, tuple[int, int]]]:
     """One phase's datatrove pipeline and, per stage, the span of its steps in it."""
     phase = phases[index]
-    folder = _phase_dir(work_dir, phases, phase.name)
+    folder = phase_dir(work_dir, phases, phase.name)
     dedup_dir = work_dir / DEDUP_DIR
     if phase.name == DEDUP_BUCKETS:
         return [DedupBuckets(recipe.dedup, dedup_dir)], {}
@@ -220,7 +202,7 @@ def _pipeline(
     if index == 0:
         source: PipelineStep = JsonlSource(pieces)
     else:
-        source = PartitionReader(_phase_dir(work_dir, phases, _last_documents_phase(phases, index)) / "kept")
+        source = PartitionReader(phase_dir(work_dir, phases, last_documents_phase(phases, index)) / "kept")
     steps: list[PipelineStep] = [source, ProgressProbe(folder / "progress")]
     spans = {}
     for stage in phase.stages:
@@ -238,10 +220,6 @@ def _pipeline(
     by = output_partitioning(phase, following)
     steps.append(PartitionWriter(folder / "kept") if by is None else PartitionWriter(folder / "kept", len(pieces), by))
     return steps, spans
-
-
-def _last_documents_phase(phases: list[Phase], index: int) -> str:
-    return next(p.name for p in reversed(phases[:index]) if p.moves_documents)
 
 
 def _phase_entry(
@@ -262,42 +240,6 @@ def _phase_entry(
     if written != n:
         raise AccountingError(f"phase {phase.name}: its last stage kept {n} documents but {written} were written")
     return entry | {"documents": n}
-
-
-def finalize(work_dir: Path, out_dir: Path, recipe: Recipe, seconds_in_stats: bool = True) -> dict[str, Any]:
-    """Write the corpus layout from a work folder whose phases are all done; return the stats."""
-    work_dir, out_dir = Path(work_dir), Path(out_dir)
-    phases = phase_plan(recipe)
-    entries = []
-    for phase in phases:
-        done = _done(work_dir, phases, phase.name)
-        if done is None:
-            raise RuntimeError(f"phase {phase.name!r} has not finished; run it before finalize")
-        entries += done["stages"]
-    stats = summarize(entries)
-
-    last = _phase_dir(work_dir, phases, [p.name for p in phases if p.moves_documents][-1])
-    documents = (_row(r) for r in iter_records(last / "kept"))
-    rejects = (
-        _row(r, stage=stage)
-        for phase in phases
-        for stage in phase.stages
-        for r in iter_records(_phase_dir(work_dir, phases, phase.name) / "rejects" / stage)
-    )
-    # Input order with bounded memory: sorted runs on disk, merged while the parquet files are written.
-    with tempfile.TemporaryDirectory(prefix="sort-", dir=work_dir) as spill:
-        write_corpus_files(
-            out_dir,
-            sorted_stream(documents, _order, Path(spill) / "documents"),
-            sorted_stream(rejects, _order, Path(spill) / "rejects"),
-            rows_per_file=recipe.output.rows_per_file,
-            compression=recipe.output.compression,
-        )
-    if "dedup" in recipe.stages:
-        write_dedup_index(recipe.dedup, work_dir / DEDUP_DIR, out_dir / DEDUP_INDEX)
-    written = stats if seconds_in_stats else _without_seconds(stats)
-    (out_dir / "stats.json").write_text(json.dumps(written, indent=1, ensure_ascii=False) + "\n")
-    return stats
 
 
 def curate(
@@ -392,24 +334,3 @@ def publish_corpus(
         }
         parents = {f"dedup_against_{i}": m.ref for i, m in enumerate(against)}
         return store.publish("corpus", name, build, config=config, parents=parents)
-
-
-def _row(record: dict[str, Any], stage: str | None = None) -> dict[str, Any]:
-    metadata = dict(record.get("metadata", {}))
-    row = {"id": record["id"], "text": record.get("text", ""), "source": str(metadata.pop("source", ""))}
-    if stage is not None:
-        row["stage"] = stage
-        row["reason"] = reject_reason(record)
-        metadata.pop(REASON_KEY, None)
-    row["_order"] = (metadata.get("input_file", ""), metadata.get("input_line", 0), record["id"])
-    row["metadata"] = json.dumps(metadata, ensure_ascii=False, sort_keys=True)
-    return row
-
-
-def _order(row: dict[str, Any]) -> tuple[str, int, str]:
-    """Input order (input file, line, id): the order rows are written in, whatever the worker count."""
-    return row["_order"]
-
-
-def _without_seconds(stats: dict[str, Any]) -> dict[str, Any]:
-    return {**stats, "stages": [{**s, "seconds": None} for s in stats["stages"]]}

@@ -8,14 +8,16 @@ variant trains on it as read; the curated variant after the shipped recipe. Both
 text that is in neither (Machado de Assis chapters and Bosque news documents; the flow refuses to run
 when any of it occurs in a variant's data). Prints the mixture's composition and one JSON line.
 
-    .venv/bin/python -m bench.ablation [--steps 320] [--seeds 0,1,2] [--config ablation] [--work /tmp/garimpo-ablation]
+    .venv/bin/python -m bench.ablation [--steps 640] [--seeds 0,1,2] [--config ablation] [--work /tmp/garimpo-ablation]
 
-The budget rule is FineWeb's: every variant trains on the same number of tokens, fewer than the
-smallest variant holds, so no model repeats its data and the comparison is about the data, not about
-how often it was seen. Curation keeps 44% of this mixture's tokens, so a budget above the curated
-variant's train tokens makes the curated model repeat its text while the raw one does not; the JSON
-line gives each variant's epochs (tokens per run / its train tokens) and ``budget_within_every_variant``
-says whether the rule held.
+The budget rule: every variant trains on the same number of tokens (FineWeb's equal-compute
+comparison), and the raw variant never reads its data twice. Curation keeps 44% of this mixture's
+tokens, so at the default 640 steps the curated variant reads its train split about 1.9 times while
+raw reads 0.84 of its own: repetition can only handicap the curated model (repeating data up to about
+four epochs is nearly, never more, as good as fresh data: Muennighoff et al. 2023, "Scaling
+Data-Constrained Language Models"), so a curated win under this rule is a conservative one. The JSON
+line gives each variant's epochs (tokens per run / its train tokens), and ``budget_rule_held`` says
+whether raw stayed under one epoch and curated under four.
 
 The model is tiny (CPU minutes): the figures say which data gives the better model at this scale
 and equal token budget, not how large the gap is for a real model (docs/evaluation.md).
@@ -122,7 +124,7 @@ def data_epochs(artifacts: Path, shards: dict[str, str], tokens_per_run: int) ->
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--steps", type=int, default=320, help="320 x 1024 tokens: under the curated train split")
+    p.add_argument("--steps", type=int, default=640, help="640 x 1024 tokens: under the raw train split")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--config", default="ablation", help="training config: a shipped name or a TOML path")
     p.add_argument("--vocab-size", type=int, default=2048)
@@ -183,7 +185,7 @@ def main() -> None:
                 "tokens_per_run": raw["tokens_seen"][0],
                 "train_tokens": {v: e["train_tokens"] for v, e in epochs.items()},
                 "epochs": {v: round(e["epochs"], 2) for v, e in epochs.items()},
-                "budget_within_every_variant": all(e["epochs"] <= 1 for e in epochs.values()),
+                "budget_rule_held": epochs["raw"]["epochs"] <= 1 and all(e["epochs"] <= 4 for e in epochs.values()),
                 "seeds": raw["seeds"],
                 "raw_bpb": round(raw["bpb_mean"], 4),
                 "curated_bpb": round(cur["bpb_mean"], 4),

@@ -168,3 +168,31 @@ def test_zero_one_all_duplicates(tmp_path: Path, docs: list[str]) -> None:
     assert len(rows) == len(docs)
     assert np.load(index).dtype == np.load(single_index).dtype
     assert index.read_bytes() == single_index.read_bytes()
+
+
+def test_components_join_documents_that_share_any_bucket() -> None:
+    """Buckets link members to their first member; documents chained through several buckets (a long
+    chain too, the worst case for label propagation) end in one component, the others in their own."""
+    from pipelines.stages.dedup_cluster import _LINK, components
+
+    def group(*members: tuple[int, int]) -> list[tuple]:
+        first = members[0]
+        return [(*first, 10 * rank + pos, rank, pos) for rank, pos in members]
+
+    chain = [row for i in range(200) for row in group((2, i), (2, i + 1))]  # (2,0)-(2,1)-...-(2,200)
+    rows = [
+        *group((0, 0), (0, 5)),
+        *group((1, 3), (0, 5)),  # joins (1,3) to (0,0) through (0,5)
+        *group((1, 7), (-1, 2)),  # an earlier version's document in its own component
+        *chain,
+    ]
+    keys, order, label = components(np.array(rows, dtype=_LINK))
+    rank_pos = [(int(k >> 40) - 1, int(k & ((1 << 40) - 1))) for k in keys]
+    by = dict(zip(rank_pos, label.tolist(), strict=True))
+    assert by[(0, 0)] == by[(0, 5)] == by[(1, 3)]
+    assert by[(1, 7)] == by[(-1, 2)] != by[(0, 0)]
+    assert len({by[(2, i)] for i in range(201)}) == 1 and by[(2, 0)] not in (by[(0, 0)], by[(1, 7)])
+    assert len(set(label.tolist())) == 3
+    assert dict(zip(rank_pos, order.tolist(), strict=True))[(1, 3)] == 13
+    empty = components(np.zeros(0, dtype=_LINK))
+    assert all(len(a) == 0 for a in empty)

@@ -22,10 +22,14 @@ from datatrove.pipeline.base import PipelineStep
 from pipelines.recipe import DedupSettings
 from pipelines.stages import dedup_phases
 from pipelines.stages.dedup import DedupIndex, Deduplicator, _Entry, emit_decided
-from pipelines.stages.dedup_phases import AGAINST_RANK, blocks
+from pipelines.stages.dedup_phases import AGAINST_RANK, blocks, read_header
 
-_MEMBER = np.dtype([("order", "i8"), ("rank", "i8"), ("pos", "i8")])
+# A bucket member and the first member of its bucket (the bucket's name in the cluster phase's graph).
+_LINK = np.dtype(
+    [("group_rank", "i8"), ("group_pos", "i8"), ("order", "i8"), ("rank", "i8"), ("pos", "i8")]
+)
 _FLUSH = 65536
+_POS_BITS = 40  # a member's key: (rank + 1) << 40 | pos (rank -1 is the earlier versions' rank)
 
 
 def _rows(path: Path):
@@ -44,7 +48,8 @@ class _DedupStep(PipelineStep):
 
 
 class DedupBuckets(_DedupStep):
-    """Rank b merges bands b::world_size (rank 0 also the exact keys); writes members of groups of >= 2."""
+    """Rank b merges bands b::world_size (rank 0 also the exact keys); writes the members of groups of >= 2,
+    each linked to its group's first member."""
 
     name = "🫂 Dedup buckets"
 
@@ -66,16 +71,49 @@ class DedupBuckets(_DedupStep):
                 group, value, buffer = [], None, []
                 for row in heapq.merge(*map(_rows, files)):
                     if row[0] != value:
-                        if len(group) > 1:
-                            buffer.extend(group)
+                        _link(group, buffer)
                         group, value = [], row[0]
                     group.append(row[1:])
                     if len(buffer) > _FLUSH:
-                        np.array(buffer, dtype=_MEMBER).tofile(out)
+                        np.array(buffer, dtype=_LINK).tofile(out)
                         buffer = []
-                if len(group) > 1:
-                    buffer.extend(group)
-                np.array(buffer, dtype=_MEMBER).tofile(out)
+                _link(group, buffer)
+                np.array(buffer, dtype=_LINK).tofile(out)
+
+
+def _link(group: list[tuple[int, int, int]], buffer: list) -> None:
+    """A group of two or more (order, rank, pos) members as links to its first member."""
+    if len(group) > 1:
+        _, first_rank, first_pos = group[0]
+        buffer.extend((first_rank, first_pos, *member) for member in group)
+
+
+def _key(rank: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    return (rank.astype(np.int64) + 1) << _POS_BITS | pos.astype(np.int64)
+
+
+def components(links: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The documents the links name (keys, sorted) with their order and connected-component label.
+
+    Two documents are connected when they share a bucket; a component label is the smallest key
+    index in it. Hook-and-jump label propagation in numpy: a few passes, memory a few arrays of the
+    documents involved, never a Python object per document.
+    """
+    member = _key(links["rank"], links["pos"])
+    keys, inverse = np.unique(np.concatenate([member, _key(links["group_rank"], links["group_pos"])]), return_inverse=True)
+    a, b = inverse[: len(links)], inverse[len(links) :]
+    order = np.zeros(len(keys), dtype=np.int64)
+    order[a] = links["order"]  # every group's first member is a member of its own group too
+    label = np.arange(len(keys))
+    while True:
+        low = np.minimum(label[a], label[b])
+        hooked = label.copy()
+        np.minimum.at(hooked, a, low)
+        np.minimum.at(hooked, b, low)
+        hooked = hooked[hooked]
+        if np.array_equal(hooked, label):
+            return keys, order, label
+        label = hooked
 
 
 def _table_name(rank: int) -> str:
@@ -83,50 +121,70 @@ def _table_name(rank: int) -> str:
 
 
 class DedupClusters(_DedupStep):
-    """One task: the greedy decisions of `Deduplicator.decide` on the documents in some group."""
+    """One task: the greedy decisions of `Deduplicator.decide`, replayed one connected component at a time.
+
+    A document can only match one it shares a bucket with (an exact key or a band value), so the
+    decisions inside a component never depend on another component, and replaying each on its own
+    gives the decisions of one replay over all of them. Memory is one component's documents plus a
+    few arrays over the involved documents; table rows and texts are read from disk as needed (no
+    memory map, whose pages would stay resident).
+    """
 
     name = "🫂 Dedup clusters"
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
             yield from data
-        parts = [
-            np.unique(np.fromfile(p, dtype=_MEMBER)) for p in sorted((self.folder / "buckets").glob("*.bin"))
-        ]
-        members = np.unique(np.concatenate(parts)) if parts else np.zeros(0, _MEMBER)  # sorted by order
-        tables = {}
-        against, entries, where = DedupIndex(), [], []
-        for order, member_rank, pos in members.tolist():
-            if member_rank not in tables:
-                tables[member_rank] = np.load(
-                    self.folder / "tables" / f"{_table_name(member_rank)}.npy", mmap_mode="r"
-                )
-            row = tables[member_rank][pos]
-            sig = np.array(row["signature"]) if self.settings.near and row["signature"].shape[0] else None
-            if member_rank == AGAINST_RANK:
-                against.add(str(row["id"]), bytes(row["exact"]), sig)
-                continue
-            entries.append(_Entry(order, len(where), str(row["id"]), bytes(row["exact"]), sig))
-            where.append((member_rank, pos))
-        with contextlib.ExitStack() as files:
-            deduplicator = Deduplicator(self.settings, against=[against])
-            decisions, _ = deduplicator.decide(entries, self._text_of(where, files))
+        parts = [np.fromfile(p, dtype=_LINK) for p in sorted((self.folder / "buckets").glob("*.bin"))]
+        keys, order, label = components(np.concatenate(parts) if parts else np.zeros(0, _LINK))
+        ranks, positions = (keys >> _POS_BITS) - 1, keys & ((1 << _POS_BITS) - 1)
+        by_component = np.lexsort((order, label))
+        starts = np.flatnonzero(np.diff(label[by_component], prepend=-1))
         per_rank: dict[int, list] = {}
-        for position, decision in decisions.items():
-            member_rank, pos = where[position]
-            if decision != 1:
-                per_rank.setdefault(member_rank, []).append([pos, decision])
+        deduplicator = Deduplicator(self.settings)
+        with contextlib.ExitStack() as files:
+            row_of, text_of = self._row_reader(files), self._text_reader(ranks, positions, files)
+            for members in np.split(by_component, starts[1:]) if len(keys) else []:
+                against, entries = DedupIndex(), []
+                for position in members.tolist():
+                    member_rank, pos = int(ranks[position]), int(positions[position])
+                    row = row_of(member_rank, pos)
+                    sig = np.array(row["signature"]) if self.settings.near and row["signature"].shape[0] else None
+                    if member_rank == AGAINST_RANK:
+                        against.add(str(row["id"]), bytes(row["exact"]), sig)
+                    else:
+                        entries.append(_Entry(int(order[position]), position, str(row["id"]), bytes(row["exact"]), sig))
+                deduplicator.against = [against]
+                decisions, _ = deduplicator.decide(entries, text_of)
+                for position, decision in decisions.items():
+                    if decision != 1:
+                        per_rank.setdefault(int(ranks[position]), []).append([int(positions[position]), decision])
         out_dir = self.folder / "decisions"
         out_dir.mkdir(parents=True, exist_ok=True)
         for member_rank, rows in per_rank.items():
-            (out_dir / f"{member_rank:05d}.json").write_text(json.dumps(rows))
+            (out_dir / f"{member_rank:05d}.json").write_text(json.dumps(sorted(rows, key=lambda r: r[0])))
 
-    def _text_of(self, where: list[tuple[int, int]], files: contextlib.ExitStack):
+    def _row_reader(self, files: contextlib.ExitStack):
+        """``row_of(rank, pos)``: one row of a rank's signature table, read from its file."""
+        opened: dict[int, tuple[BinaryIO, int, np.dtype]] = {}
+
+        def row_of(member_rank: int, pos: int) -> np.void:
+            if member_rank not in opened:
+                f = files.enter_context(open(self.folder / "tables" / f"{_table_name(member_rank)}.npy", "rb"))  # noqa: SIM115 (closed by the stack)
+                _, dtype = read_header(f)
+                opened[member_rank] = (f, f.tell(), dtype)
+            f, start, dtype = opened[member_rank]
+            f.seek(start + pos * dtype.itemsize)
+            return np.frombuffer(f.read(dtype.itemsize), dtype=dtype)[0]
+
+        return row_of
+
+    def _text_reader(self, ranks: np.ndarray, positions: np.ndarray, files: contextlib.ExitStack):
         """``text_of(position)`` for the Jaccard check: one open file and offset table per rank."""
         opened: dict[int, tuple[np.ndarray, BinaryIO]] = {}
 
         def text_of(position: int) -> str:
-            member_rank, pos = where[position]
+            member_rank, pos = int(ranks[position]), int(positions[position])
             if member_rank not in opened:
                 base = self.folder / "texts" / f"{member_rank:05d}"
                 opened[member_rank] = (np.load(f"{base}.npy"), files.enter_context(open(f"{base}.bin", "rb")))  # noqa: SIM115 (closed by the stack)

@@ -8,8 +8,9 @@ so leaving it out of the replay changes nothing). Band values and exact keys are
 bucketing; a collision only adds a document to the replay, which is harmless.
 
 Memory: signatures hold one rank's records (bands x 24 bytes + signature per document) until the rank
-ends; buckets stream a heapq merge (one record per rank); clusters hold the involved documents'
-signatures, ids and exact hashes (texts read one at a time from the compressed per-rank files); the
+ends; buckets stream a heapq merge (one record per rank) and link each member of a group to its first
+member; clusters hold a few numpy arrays over the involved documents and the signatures, ids and exact
+hashes of one connected component at a time (table rows and texts read one at a time from disk); the
 filter holds one rank's decisions; `write_dedup_index` sorts one rank at a time and merges the sorted files block
 by block into the output file (no memory map: read pages of one would stay resident, growing with the corpus).
 Global order: ``(file_index[input_file] + 1) << 40 | input_line`` (0 for documents without provenance),
@@ -136,12 +137,12 @@ def blocks(path: Path, rows: int | None = None) -> Iterator[np.ndarray]:
     """A ``.npy`` table, ``rows`` (`BLOCK_ROWS`) at a time. Not a memory map: the pages of one stay
     resident as it is read through, so a merge over every rank's files would grow with the corpus."""
     with open(path, "rb") as f:
-        _, dtype = _read_header(f)
+        _, dtype = read_header(f)
         while len(block := np.fromfile(f, dtype=dtype, count=rows or BLOCK_ROWS)):
             yield block
 
 
-def _read_header(f: BinaryIO) -> tuple[tuple[int, ...], np.dtype]:
+def read_header(f: BinaryIO) -> tuple[tuple[int, ...], np.dtype]:
     """A ``.npy`` file's shape and dtype; ``f`` is left at the first row."""
     fmt = np.lib.format
     shape, _, dtype = (fmt.read_array_header_1_0 if fmt.read_magic(f) == (1, 0) else fmt.read_array_header_2_0)(f)
@@ -159,7 +160,7 @@ def write_against_signatures(settings: DedupSettings, folder: Path, against_inde
     headers = []
     for path in against_index_files:
         with open(path, "rb") as f:
-            headers.append(_read_header(f))
+            headers.append(read_header(f))
     total = sum(shape[0] for shape, _ in headers)
     width = settings.bands * settings.rows
     if settings.near and any(dtype["signature"].shape != (width,) for _, dtype in headers):

@@ -35,12 +35,12 @@ from pipelines.executors import ExecutorConfig, make_executor
 from pipelines.finalize import finalize
 from pipelines.input_plan import Piece, plan_pieces
 from pipelines.phases import (
+    BOILERPLATE_COUNTS,
     DEDUP_BUCKETS,
     DEDUP_CLUSTERS,
     PartitionReader,
     PartitionWriter,
     Phase,
-    output_partitioning,
     phase_plan,
     stage_steps,
 )
@@ -53,11 +53,18 @@ from pipelines.stages.accounting import (
     reject_reasons,
     stage_entry,
 )
+from pipelines.stages.boilerplate_phases import (
+    BoilerplateCounts,
+    BoilerplateLines,
+    BoilerplateStrip,
+    partitions_for,
+)
 from pipelines.stages.dedup_cluster import DedupBuckets, DedupClusters, DedupFilter
 from pipelines.stages.dedup_phases import DedupSignatures, file_order, write_against_signatures
 from pipelines.stages.read import JsonlSource
 from pipelines.work_files import WorkWriter
 from pipelines.work_folder import (
+    BOILERPLATE_DIR,
     DEDUP_DIR,
     DEDUP_INDEX,
     DONE,
@@ -140,7 +147,7 @@ def run_phase(
     phase = phases[index]
     n_in = previous["documents"] if previous else None
     pipeline, spans = _pipeline(phases, index, work_dir, recipe, pieces, dedup_against)
-    tasks = _bucket_tasks(recipe, pieces) if name == DEDUP_BUCKETS else 1 if name == DEDUP_CLUSTERS else len(pieces)
+    tasks = _phase_tasks(name, recipe, pieces)
     if name == DEDUP_BUCKETS:  # earlier corpus versions enter the buckets as one more signature rank
         write_against_signatures(recipe.dedup, work_dir / DEDUP_DIR, [Path(p) for p in dedup_against or []])
     started = time.perf_counter()
@@ -163,13 +170,18 @@ def run_phase(
 
 def _prune(work_dir: Path, phases: list[Phase], index: int) -> None:
     """Once a phase is done, delete the work files no later phase reads: the kept documents it read
-    (its rejects stay for `finalize`), dedup's band files once bucketed, and its buckets and compressed
+    (its rejects stay for `finalize`), boilerplate's line keys once counted and its counts once applied,
+    dedup's band files once bucketed, and its buckets and compressed
     texts once the clusters are replayed (the signature tables stay for the kept index). A run killed
     halfway through a deletion finishes it when it resumes."""
     phase = phases[index]
     spent: list[Path] = []
     if phase.moves_documents and index:
         spent.append(phase_dir(work_dir, phases, last_documents_phase(phases, index)) / "kept")
+    if phase.name == BOILERPLATE_COUNTS:
+        spent += [work_dir / BOILERPLATE_DIR / "lines", work_dir / BOILERPLATE_DIR / "pages"]
+    if "boilerplate" in phase.stages:
+        spent.append(work_dir / BOILERPLATE_DIR)
     if phase.name == DEDUP_BUCKETS:
         spent += [*(work_dir / DEDUP_DIR).glob("band_*"), work_dir / DEDUP_DIR / "exact"]
     if phase.name == DEDUP_CLUSTERS:
@@ -178,9 +190,14 @@ def _prune(work_dir: Path, phases: list[Phase], index: int) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _bucket_tasks(recipe: Recipe, pieces: list[Piece]) -> int:
-    """Tasks of the dedup-buckets phase: one per band at most (the exact hashes are one more band)."""
-    return max(1, min(len(pieces), recipe.dedup.bands + 1))
+def _phase_tasks(name: str, recipe: Recipe, pieces: list[Piece]) -> int:
+    """A phase's tasks: one per piece; boilerplate counts one per line-key partition; dedup buckets one
+    per band at most (the exact hashes are one more band); the cluster replay one."""
+    if name == BOILERPLATE_COUNTS:
+        return partitions_for(len(pieces))
+    if name == DEDUP_BUCKETS:
+        return max(1, min(len(pieces), recipe.dedup.bands + 1))
+    return 1 if name == DEDUP_CLUSTERS else len(pieces)
 
 
 def _pipeline(
@@ -194,7 +211,9 @@ def _pipeline(
     """One phase's datatrove pipeline and, per stage, the span of its steps in it."""
     phase = phases[index]
     folder = phase_dir(work_dir, phases, phase.name)
-    dedup_dir = work_dir / DEDUP_DIR
+    dedup_dir, boilerplate_dir = work_dir / DEDUP_DIR, work_dir / BOILERPLATE_DIR
+    if phase.name == BOILERPLATE_COUNTS:
+        return [BoilerplateCounts(recipe.boilerplate, boilerplate_dir)], {}
     if phase.name == DEDUP_BUCKETS:
         return [DedupBuckets(recipe.dedup, dedup_dir)], {}
     if phase.name == DEDUP_CLUSTERS:
@@ -209,6 +228,8 @@ def _pipeline(
         rejects = WorkWriter(folder / "rejects" / stage)
         if stage == "dedup":
             stage_list: list[PipelineStep] = [DedupFilter(recipe.dedup, dedup_dir, exclusion_writer=rejects)]
+        elif stage == "boilerplate":
+            stage_list = [BoilerplateStrip(recipe.boilerplate, boilerplate_dir, exclusion_writer=rejects)]
         else:
             stage_list = stage_steps(stage, recipe, rejects)
         spans[stage] = (len(steps), len(steps) + len(stage_list))
@@ -217,8 +238,9 @@ def _pipeline(
     head = following.stages[0] if following else None
     if head == "dedup":
         steps.append(DedupSignatures(recipe.dedup, dedup_dir, file_order(sorted({p.name for p in pieces}))))
-    by = output_partitioning(phase, following)
-    steps.append(PartitionWriter(folder / "kept") if by is None else PartitionWriter(folder / "kept", len(pieces), by))
+    if head == "boilerplate":
+        steps.append(BoilerplateLines(recipe.boilerplate, boilerplate_dir, partitions_for(len(pieces))))
+    steps.append(PartitionWriter(folder / "kept"))
     return steps, spans
 
 

@@ -3,40 +3,37 @@
 Why phases rather than one executor run per stage: a run re-reads and re-writes the whole corpus,
 and most stages look at one document at a time, so they belong in one pipeline per task, each
 with its own exclusion writer (datatrove's FineWeb layout). Only two stages need more than one
-document at once, and a phase starts at each of them:
+document at once, and each is a small map-reduce on the same executor:
 
-- ``boilerplate`` counts lines per site, so the phase before it writes its output partitioned by
-  site (a stable hash of the site name; `site_partition`): every page of a site lands in one task,
-  and the result does not depend on how many tasks there are. A corpus of few sites (one JSONL
-  source without urls is one site) would then leave one core busy, so boilerplate is a phase of its
-  own that spreads its output over all partitions again (`spread_partition`), and the per-document
-  stages after it run as the ``filter`` phase on every worker;
+- ``boilerplate`` counts lines per site: the phase before it ends with a step that records every
+  page's line keys (`BoilerplateLines`), the ``boilerplate-counts`` phase (no documents) merges them
+  into the frequent keys and the sites' page counts, and the ``boilerplate`` stage then strips those
+  lines document by document, at the head of the ``filter`` phase (``pipelines/stages/boilerplate_phases.py``);
 - ``dedup`` compares every document with every other: the phase before it ends with a signature
   step (`DedupSignatures`), two phases without documents find and replay the duplicate clusters
   (``dedup-buckets`` on many tasks, ``dedup-clusters`` on one, holding only the documents that
   share a band with another), and the ``dedup`` phase applies the decisions, task by task.
 
-So the shipped recipe runs as ``read`` (read + normalize), ``boilerplate``, ``filter`` (langid,
-the three quality filters, PII), ``dedup-buckets``, ``dedup-clusters``, ``dedup``: every phase
-on all workers. Each documents phase writes ``kept/<partition>/<rank>.jsonl.gz``; task ``p`` of
-the next phase reads ``kept/<p>/`` in rank order. Within a task documents stay in input order
-(input file, line), which is what dedup's "first copy wins" and the corpus files' order rest on.
+So the shipped recipe runs as ``read`` (read + normalize), ``boilerplate-counts``, ``filter``
+(boilerplate, langid, the three quality filters, PII), ``dedup-buckets``, ``dedup-clusters``,
+``dedup``: every phase on all workers, whatever the number of sites. Each documents phase writes
+``kept/<rank>/<rank>.jsonl.gz``; task ``p`` of the next phase reads ``kept/<p>/``. Within a task
+documents stay in input order (input file, line), which is what dedup's "first copy wins" and the
+corpus files' order rest on.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers import JsonlWriter
 
 from pipelines.recipe import Recipe
-from pipelines.stages.boilerplate import BoilerplateRemover, document_site
+from pipelines.stages.boilerplate import BoilerplateRemover
 from pipelines.stages.dedup import DedupIndex, Deduplicator
 from pipelines.stages.langid import LanguageID
 from pipelines.stages.normalize import TextNormalizer
@@ -48,9 +45,9 @@ from pipelines.work_files import SUFFIX, WorkWriter, read_records
 
 # Stages that need more than one document at a time: each starts a phase.
 GROUPED = ("boilerplate", "dedup")
-# Phases that move no documents: dedup's candidate search and cluster replay.
-DEDUP_BUCKETS, DEDUP_CLUSTERS = "dedup-buckets", "dedup-clusters"
-# The per-document stages after boilerplate, split off so that they run on every worker.
+# Phases that move no documents: boilerplate's line counts, dedup's candidate search and cluster replay.
+BOILERPLATE_COUNTS, DEDUP_BUCKETS, DEDUP_CLUSTERS = "boilerplate-counts", "dedup-buckets", "dedup-clusters"
+# The phase that strips boilerplate and runs the per-document stages after it.
 FILTER = "filter"
 
 
@@ -78,8 +75,8 @@ def phase_plan(recipe: Recipe) -> list[Phase]:
     for group in groups:
         if group[0] == "dedup":
             phases += [Phase(DEDUP_BUCKETS, ()), Phase(DEDUP_CLUSTERS, ())]
-        if group[0] == "boilerplate" and len(group) > 1:
-            phases += [Phase("boilerplate", ("boilerplate",)), Phase(FILTER, tuple(group[1:]))]
+        if group[0] == "boilerplate":
+            phases += [Phase(BOILERPLATE_COUNTS, ()), Phase(FILTER, tuple(group))]
         else:
             phases.append(Phase(group[0], tuple(group)))
     return phases
@@ -125,48 +122,13 @@ def stage_steps(
     return steps[name]()
 
 
-def _stable_hash(text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
-
-
-def site_partition(doc: Document, partitions: int) -> int:
-    """The partition a document's site goes to: a stable hash, the same on every machine and run."""
-    return _stable_hash(document_site(doc)) % partitions
-
-
-def spread_partition(doc: Document, partitions: int) -> int:
-    """A partition by the document's id: pages of one site spread evenly, the same on every run."""
-    return _stable_hash(doc.id) % partitions
-
-
-Partitioning = Callable[[Document, int], int]
-
-
-def output_partitioning(phase: Phase, following: Phase | None) -> Partitioning | None:
-    """How a phase splits its output for the next: by site before boilerplate, spread again after a
-    boilerplate-only phase, else by rank (None)."""
-    if following is not None and following.stages[0] == "boilerplate":
-        return site_partition
-    if phase.stages == ("boilerplate",):
-        return spread_partition
-    return None
-
-
 class PartitionWriter(WorkWriter):
-    """Writes ``<partition>/<rank>.jsonl.gz``: partition = ``by(document, partitions)``, or the rank."""
+    """Writes ``<rank>/<rank>.jsonl.gz``: the folder task ``rank`` of the next phase reads."""
 
     name = "🗂 Partitioned JSONL"
 
-    def __init__(self, folder: Path, partitions: int | None = None, by: Partitioning = site_partition) -> None:
-        super().__init__(folder)
-        self.partitions = partitions
-        self.by = by
-
-    def _get_output_filename(self, document: Document, rank: int | str = 0, **kwargs: Any) -> str:
-        # (datatrove also asks with rank "XXXXX", for the name its stats file it counts under)
-        task = str(rank).zfill(5)
-        part = task if self.partitions is None else f"{self.by(document, self.partitions):05d}"
-        return f"{part}/{task}{SUFFIX}"
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder, output_filename="${rank}/${rank}" + SUFFIX)
 
 
 class PartitionReader(PipelineStep):

@@ -44,8 +44,9 @@ class BoilerplateSettings:
     # site's pages (the site: metadata `site`, else the url's host, else the document's source).
     min_pages: int = 5
     min_fraction: float = 0.2
-    # Lines are counted in a count-min sketch of depth x width uint32 cells (16 MiB as shipped) and only
-    # lines the sketch calls frequent are counted exactly, so memory does not grow with the corpus.
+    # A curation run counts lines exactly as a map-reduce (pipelines/stages/boilerplate_phases.py). The
+    # single-process BoilerplateRemover counts them in a count-min sketch of depth x width uint32 cells
+    # (16 MiB as shipped) and recounts exactly only the lines the sketch calls frequent.
     sketch_width: int = 1 << 20
     sketch_depth: int = 4
 

@@ -19,6 +19,7 @@ RUN = "run.json"
 # later batch can be deduplicated against it cheaply (`publish_corpus(..., dedup_against=[...])`).
 DEDUP_INDEX = "dedup_index.npy"
 DEDUP_DIR = "dedup"
+BOILERPLATE_DIR = "boilerplate"
 
 
 def phase_dir(work_dir: Path, phases: list[Phase], name: str) -> Path:

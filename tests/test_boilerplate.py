@@ -160,3 +160,59 @@ def test_real_clean_portuguese_keeps_its_lines():
     # Measured: 1 of 21 126 lines ("Cadastre-se e receba as matérias por e-mail.", a real template line).
     assert removed <= 0.001 * lines
     assert all(d.metadata["template_lines_removed"] == 0 for d in kept if d.id.startswith("machado"))
+
+
+def _sites_corpus(seed: int) -> list[dict]:
+    """Pages of five sites with menus, footers and notices on varying shares of their pages (some
+    exactly at the threshold), exact copies of pages, a site under ``min_pages`` and pages without url."""
+    import random
+
+    rng = random.Random(seed)
+    words = BODY.replace(",", "").replace(".", "").split()
+    rows = []
+    for s, (site, pages) in enumerate({"a.com.br": 40, "b.pt": 25, "c.org": 12, "d.net": 4, "": 30}.items()):
+        shared = [f"Menu {site or 'sem url'} {k} " + " ".join(rng.sample(words, 4)) for k in range(8)]
+        for p in range(pages):
+            lines = [line for k, line in enumerate(shared) if rng.random() < (0.9, 0.5, 0.25, 0.2, 0.12)[k % 5]]
+            lines += [" ".join(rng.sample(words, 12)) + f" {s}-{p}." for _ in range(rng.randint(1, 3))]
+            if rng.random() < 0.2:
+                lines.insert(0, "Postado por Rui às 15:24")
+            rng.shuffle(lines)
+            row = {"id": f"{s}-{p}", "text": "\n".join(lines), "source": "web"}
+            if site:
+                row["metadata"] = {"url": f"https://{site}/p/{p}"}
+            rows.append(row)
+            if rng.random() < 0.15:  # an exact copy of the page, counted once
+                rows.append({**row, "id": f"{s}-{p}-copy"})
+    rows.append({"id": "menu-only", "text": f"{shared[0]}\n{shared[5]}", "source": "web"})  # the commonest menu lines
+    return rows
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_the_phases_remove_exactly_what_the_single_task_removes(tmp_path, workers):
+    """`garimpo curate` counts lines as a map-reduce over its tasks; `BoilerplateRemover` in one process
+    with a sketch. Both must keep the same lines of every page and count the same removals."""
+    rows = _sites_corpus(seed=workers)
+    recipe = load_recipe()
+    recipe = recipe.replace(stages=("boilerplate",), boilerplate=BoilerplateSettings(min_pages=3, min_fraction=0.2))
+    inputs = [_jsonl(tmp_path / "a.jsonl", rows[: len(rows) // 2]), _jsonl(tmp_path / "b.jsonl", rows[len(rows) // 2 :])]
+    stats = curate(inputs, tmp_path / "out", recipe, workers=workers)
+    docs = [Document(r["text"], r["id"], metadata={"source": r["source"], **r.get("metadata", {})}) for r in rows]
+    kept, rejected = BoilerplateRemover(recipe.boilerplate).clean(docs)
+    got = {}
+    for kind in ("documents", "rejects"):
+        for path in sorted((tmp_path / "out" / kind).glob("*.parquet")):
+            table = pq.read_table(path, columns=["id", "text", "metadata"]).to_pylist()
+            got |= {r["id"]: (r["text"], json.loads(r["metadata"])) for r in table}
+    for doc in kept:
+        text, meta = got[doc.id]
+        assert text == doc.text, doc.id
+        assert (meta["template_lines_removed"], meta["site_lines_removed"]) == (
+            doc.metadata["template_lines_removed"],
+            doc.metadata["site_lines_removed"],
+        )
+    assert {d.id for d in rejected} == {r["id"] for r in rows} - {d.id for d in kept}
+    entry = _boilerplate_stats(stats)
+    site_lines = sum(d.metadata["site_lines_removed"] for d in kept + rejected)
+    assert entry["lines_removed"]["site"] == site_lines > 50  # the corpus does exercise the site pass
+    assert entry["kept"] == len(kept) and entry["rejected"] == len(rejected) >= 1

@@ -11,10 +11,11 @@ would otherwise reach training. Two kinds of line go:
    document's source.
 
 Runs before language ID, so a Portuguese article inside an English template is judged on its own
-words, and as one task (like dedup): a site's line counts need all its pages, and splitting them over
-workers would make the output depend on the worker count.
+words. A site's line counts need all its pages: a curation run counts them as a map-reduce over its
+tasks (``pipelines/stages/boilerplate_phases.py``, which reuses the passes below); `BoilerplateRemover`
+is the single-process reference that removes the same lines, in one task.
 
-Pages never sit in memory: documents stream to a temporary spill file (pass 1),
+In that task pages never sit in memory: documents stream to a temporary spill file (pass 1),
 while each page's distinct (site, line) hashes go into a count-min sketch (``sketch_depth`` x
 ``sketch_width`` uint32 cells, conservative update: it never undercounts). Pass 2 counts exactly only
 the lines the sketch calls frequent (real boilerplate plus a few collisions); pass 3 removes the lines
@@ -35,7 +36,7 @@ import pickle
 import re
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from datatrove.data import Document, DocumentsPipeline
@@ -49,6 +50,8 @@ from pipelines.stages.accounting import LINE_COUNTS, REASON_KEY
 REJECT_REASON = "boilerplate_only"
 TEMPLATE_COUNT, SITE_COUNT = LINE_COUNTS["boilerplate"]["template"], LINE_COUNTS["boilerplate"]["site"]
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+# (site, its lines' keys) -> which lines are site boilerplate
+Removable = Callable[[str, np.ndarray], np.ndarray]
 
 
 def document_site(doc: Document) -> str:
@@ -61,7 +64,7 @@ def document_site(doc: Document) -> str:
     return site_of(url if isinstance(url, str) else None, str(meta.get("source", "")))
 
 
-def _site_line_keys(site: str, text: str) -> tuple[list[str], np.ndarray]:
+def site_line_keys(site: str, text: str) -> tuple[list[str], np.ndarray]:
     """The document's lines and, per line, the uint64 hash of (site, normalised line)."""
     lines = text.split("\n")
     salt = hashlib.blake2b(site.encode("utf-8", "surrogatepass"), digest_size=8).digest()
@@ -101,6 +104,39 @@ class CountMinSketch:
         return self.table[np.arange(self.depth)[:, None], self._cells(keys)].min(axis=0)
 
 
+def strip_site_lines(doc: Document, removable: Removable | None) -> Document:
+    """The site pass: drop the non-blank lines ``removable(site, line keys)`` flags, count them in
+    ``site_lines_removed``, and mark a document left with no text as rejected (``boilerplate_only``)."""
+    removed = 0
+    if removable is not None and doc.text:
+        lines, keys = site_line_keys(site := document_site(doc), doc.text)
+        drop = removable(site, keys).tolist()
+        kept = [line for line, gone in zip(lines, drop, strict=True) if not line.strip() or not gone]
+        removed = sum(1 for line in lines if line.strip()) - sum(1 for line in kept if line.strip())
+        if removed:
+            doc.text = re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
+    doc.metadata[SITE_COUNT] = removed
+    if not doc.text.strip():
+        doc.metadata[REASON_KEY] = REJECT_REASON
+    return doc
+
+
+def template_pass(doc: Document, settings: BoilerplateSettings) -> Document:
+    """The template pass: drop the lines matching the Portuguese template patterns, counted in
+    ``template_lines_removed``."""
+    removed = 0
+    if settings.template_patterns:
+        title = doc.metadata.get("title")
+        doc.text, removed = remove_template_lines(doc.text, title if isinstance(title, str) else None)
+    doc.metadata[TEMPLATE_COUNT] = removed
+    return doc
+
+
+def page_digest(site: str, text: str) -> int:
+    """A 64-bit hash of a page's text on its site: exact copies of one page count once."""
+    return int.from_bytes(hashlib.blake2b(f"{site}\0{text}".encode("utf-8", "surrogatepass"), digest_size=8).digest())
+
+
 class BoilerplateRemover(PipelineStep):
     """Removes template and per-site repeated lines; rejects documents left empty."""
 
@@ -115,19 +151,11 @@ class BoilerplateRemover(PipelineStep):
     def _threshold(self, pages: int) -> float:
         return max(self.settings.min_pages, self.settings.min_fraction * pages)
 
-    def _template_pass(self, doc: Document) -> Document:
-        removed = 0
-        if self.settings.template_patterns:
-            title = doc.metadata.get("title")
-            doc.text, removed = remove_template_lines(doc.text, title if isinstance(title, str) else None)
-        doc.metadata[TEMPLATE_COUNT] = removed
-        return doc
-
     @staticmethod
     def _first_copy(site: str, text: str, seen: set[int]) -> bool:
         """True the first time a page text is met on a site, so that exact copies of one page (dedup's
         job) do not make its every line look like site boilerplate."""
-        digest = int.from_bytes(hashlib.blake2b(f"{site}\0{text}".encode("utf-8", "surrogatepass"), digest_size=8).digest())
+        digest = page_digest(site, text)
         if digest in seen:
             return False
         seen.add(digest)
@@ -149,11 +177,11 @@ class BoilerplateRemover(PipelineStep):
             count = 0
             with self.track_time("template lines"):
                 for doc in data:
-                    doc = self._template_pass(doc)
+                    doc = template_pass(doc, s)
                     site = document_site(doc)
                     if sketch is not None and doc.text and self._first_copy(site, doc.text, seen):
                         pages[site] += 1
-                        sketch.add(_site_line_keys(site, doc.text)[1])
+                        sketch.add(site_line_keys(site, doc.text)[1])
                     pickle.dump((doc.text, doc.id, doc.media, doc.metadata), spill, pickle.HIGHEST_PROTOCOL)
                     count += 1
             frequent: Counter[int] = Counter()
@@ -166,7 +194,7 @@ class BoilerplateRemover(PipelineStep):
                         site = document_site(Document(text="", id="", metadata=metadata))
                         if not text or not self._first_copy(site, text, seen):
                             continue
-                        keys = np.unique(_site_line_keys(site, text)[1])
+                        keys = np.unique(site_line_keys(site, text)[1])
                         candidates = keys[sketch.estimate(keys) >= self._threshold(pages[site])]
                         frequent.update(candidates.tolist())
                 del sketch
@@ -178,34 +206,28 @@ class BoilerplateRemover(PipelineStep):
                 yield self._site_pass(doc, frequent, pages)
 
     def _site_pass(self, doc: Document, frequent: Counter, pages: Counter) -> Document:
-        removed = 0
-        if frequent and doc.text:
-            site = document_site(doc)
+        def removable(site: str, keys: np.ndarray) -> np.ndarray:
             threshold = self._threshold(pages[site])
-            lines, keys = _site_line_keys(site, doc.text)
-            kept = [
-                line
-                for line, key in zip(lines, keys.tolist(), strict=True)
-                if not line.strip() or frequent.get(key, 0) < threshold
-            ]
-            removed = sum(1 for line in lines if line.strip()) - sum(1 for line in kept if line.strip())
-            if removed:
-                doc.text = re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
-        doc.metadata[SITE_COUNT] = removed
-        if not doc.text.strip():
-            doc.metadata[REASON_KEY] = REJECT_REASON
-        return doc
+            return np.array([frequent.get(key, 0) >= threshold for key in keys.tolist()], dtype=bool)
+
+        return strip_site_lines(doc, removable if frequent else None)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        with self.exclusion_writer if self.exclusion_writer else contextlib.nullcontext() as writer:
-            for doc in self._cleaned(iter(data or ())):
-                self.stat_update(StatHints.total)
-                self.stat_update(TEMPLATE_COUNT, value=doc.metadata[TEMPLATE_COUNT])
-                self.stat_update(SITE_COUNT, value=doc.metadata[SITE_COUNT])
-                if REASON_KEY in doc.metadata:
-                    self.stat_update(StatHints.dropped)
-                    if writer:
-                        writer.write(doc, rank)
-                else:
-                    self.stat_update(StatHints.forwarded)
-                    yield doc
+        yield from emit_accounted(self, self._cleaned(iter(data or ())), self.exclusion_writer, rank)
+
+
+def emit_accounted(step: PipelineStep, docs: Iterator[Document], exclusion_writer, rank: int) -> Iterator[Document]:
+    """Count each cleaned document in ``step``'s stats (lines removed too), write the rejected ones to
+    ``exclusion_writer`` and yield the others."""
+    with exclusion_writer if exclusion_writer else contextlib.nullcontext() as writer:
+        for doc in docs:
+            step.stat_update(StatHints.total)
+            step.stat_update(TEMPLATE_COUNT, value=doc.metadata[TEMPLATE_COUNT])
+            step.stat_update(SITE_COUNT, value=doc.metadata[SITE_COUNT])
+            if REASON_KEY in doc.metadata:
+                step.stat_update(StatHints.dropped)
+                if writer:
+                    writer.write(doc, rank)
+            else:
+                step.stat_update(StatHints.forwarded)
+                yield doc

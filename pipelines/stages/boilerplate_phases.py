@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 from datatrove.data import Document, DocumentsPipeline
-from datatrove.pipeline.base import PipelineStep
 
 from pipelines.recipe import BoilerplateSettings
 from pipelines.stages.boilerplate import (
@@ -42,7 +41,8 @@ from pipelines.stages.boilerplate import (
     strip_site_lines,
     template_pass,
 )
-from pipelines.stages.dedup_phases import blocks
+from pipelines.stages.dedup_phases import block_rows
+from pipelines.stages.folder_step import FolderStep
 
 _LINE = np.dtype([("key", "u8"), ("page", "u8"), ("site", "u8")])
 _PAGE = np.dtype([("site", "u8"), ("page", "u8")])
@@ -60,14 +60,11 @@ def _site_hash(site: str) -> int:
     return int.from_bytes(hashlib.blake2b(site.encode("utf-8", "surrogatepass"), digest_size=8).digest())
 
 
-class _BoilerplateStep(PipelineStep):
+class _BoilerplateStep(FolderStep):
     """A boilerplate phase's step: the recipe's settings and the folder the phases share."""
 
     type = "🧹 - FORMAT"
-
-    def __init__(self, settings: BoilerplateSettings, folder: Path) -> None:
-        super().__init__()
-        self.settings, self.folder = settings, Path(folder)
+    settings: BoilerplateSettings
 
 
 class BoilerplateLines(_BoilerplateStep):
@@ -109,12 +106,7 @@ class BoilerplateLines(_BoilerplateStep):
 
 def _merged(folder: Path) -> Iterator[tuple[int, ...]]:
     """Every rank's sorted rows of one partition, merged in order, a block of each file at a time."""
-
-    def rows(path: Path) -> Iterator[tuple[int, ...]]:
-        for block in blocks(path):
-            yield from zip(*(block[name].tolist() for name in block.dtype.names), strict=True)
-
-    return heapq.merge(*map(rows, sorted(folder.glob("*.npy"))))
+    return heapq.merge(*map(block_rows, sorted(folder.glob("*.npy"))))
 
 
 def _distinct_counts(rows: Iterator[tuple[int, ...]]) -> Iterator[tuple[int, int, int]]:
@@ -165,8 +157,7 @@ class BoilerplateStrip(_BoilerplateStep):
         """The sorted keys whose page count reaches their site's threshold."""
         frequent = _load_all(self.folder / "frequent", _FREQUENT)
         sites = np.sort(_load_all(self.folder / "sites", _SITE), order="site")
-        at = np.searchsorted(sites["site"], frequent["site"]).clip(max=max(len(sites) - 1, 0))
-        pages = sites["pages"][at] if len(sites) else np.zeros(len(frequent), dtype="i8")
+        pages = sites["pages"][np.searchsorted(sites["site"], frequent["site"])]  # a frequent key's site has pages
         threshold = np.maximum(self.settings.min_pages, self.settings.min_fraction * pages)
         return np.sort(frequent["key"][frequent["pages"] >= threshold])
 

@@ -17,12 +17,12 @@ from typing import BinaryIO
 
 import numpy as np
 from datatrove.data import DocumentsPipeline
-from datatrove.pipeline.base import PipelineStep
 
 from pipelines.recipe import DedupSettings
 from pipelines.stages import dedup_phases
 from pipelines.stages.dedup import DedupIndex, Deduplicator, _Entry, emit_decided
-from pipelines.stages.dedup_phases import AGAINST_RANK, blocks, read_header
+from pipelines.stages.dedup_phases import AGAINST_RANK, block_rows, blocks, read_header
+from pipelines.stages.folder_step import FolderStep
 
 # A bucket member and the first member of its bucket (the bucket's name in the cluster phase's graph).
 _LINK = np.dtype(
@@ -32,19 +32,11 @@ _FLUSH = 65536
 _POS_BITS = 40  # a member's key: (rank + 1) << 40 | pos (rank -1 is the earlier versions' rank)
 
 
-def _rows(path: Path):
-    for block in blocks(path):
-        yield from zip(*(block[name].tolist() for name in ("value", "order", "rank", "pos")), strict=True)
-
-
-class _DedupStep(PipelineStep):
+class _DedupStep(FolderStep):
     """A dedup phase's step: the recipe's dedup settings and the folder the phases share."""
 
     type = "🫂 - DEDUP"
-
-    def __init__(self, settings: DedupSettings, folder: Path) -> None:
-        super().__init__()
-        self.settings, self.folder = settings, Path(folder)
+    settings: DedupSettings
 
 
 class DedupBuckets(_DedupStep):
@@ -69,7 +61,7 @@ class DedupBuckets(_DedupStep):
             for name in names:
                 files = sorted((self.folder / name).glob("*.npy"))
                 group, value, buffer = [], None, []
-                for row in heapq.merge(*map(_rows, files)):
+                for row in heapq.merge(*map(block_rows, files)):
                     if row[0] != value:
                         _link(group, buffer)
                         group, value = [], row[0]

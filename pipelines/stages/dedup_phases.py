@@ -142,6 +142,12 @@ def blocks(path: Path, rows: int | None = None) -> Iterator[np.ndarray]:
             yield block
 
 
+def block_rows(path: Path) -> Iterator[tuple[int, ...]]:
+    """The rows of a ``.npy`` table of numbers as tuples of its fields, read `blocks` at a time."""
+    for block in blocks(path):
+        yield from zip(*(block[name].tolist() for name in block.dtype.names), strict=True)
+
+
 def read_header(f: BinaryIO) -> tuple[tuple[int, ...], np.dtype]:
     """A ``.npy`` file's shape and dtype; ``f`` is left at the first row."""
     fmt = np.lib.format

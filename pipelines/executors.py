@@ -15,9 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import multiprocess
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.executor.base import PipelineExecutor
 from datatrove.pipeline.base import PipelineStep
+
+# Local workers fork from a server process that has imported curation's modules once.
+START_METHOD = "forkserver"
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,11 @@ def make_executor(
     """A datatrove executor of the configured kind for one stage's pipeline."""
     config = config or ExecutorConfig()
     if config.kind == "local":
-        return LocalPipelineExecutor(pipeline, tasks=tasks, workers=workers, logging_dir=str(logging_dir))
+        # Takes effect when the first pool of the process starts the fork server (pipelines/worker_preload.py).
+        multiprocess.get_context(START_METHOD).set_forkserver_preload(["pipelines.worker_preload"])
+        return LocalPipelineExecutor(
+            pipeline, tasks=tasks, workers=workers, logging_dir=str(logging_dir), start_method=START_METHOD
+        )
     if config.kind == "ray":
         from datatrove.executor.ray import RayPipelineExecutor
 

@@ -62,14 +62,16 @@ def relative_names(paths: list[Path]) -> dict[Path, str]:
 
 
 def plan_pieces(paths: list[Path], target_pieces: int, max_piece_bytes: int = MAX_PIECE_BYTES) -> list[Piece]:
-    """The inputs, in name order, cut into about ``max(target_pieces, total / max_piece_bytes)``
-    pieces of similar size; small files stay whole, and every file gives at least one piece (an
-    empty file too, so its accounting runs)."""
+    """The inputs, in name order, cut into pieces of similar size: ``target_pieces`` (the workers),
+    or the smallest multiple of it that keeps pieces under ``max_piece_bytes``, so that every worker
+    gets as many pieces as every other (3 pieces on 2 workers would leave one idle for a third of the
+    phase). Small files stay whole, and every file gives at least one piece (an empty file too, so
+    its accounting runs)."""
     names = relative_names([Path(p) for p in paths])
     files = sorted((name, path) for path, name in names.items())
-    scans = [_scan(path, target_pieces) for _, path in files]
+    scans = [_scan(path, target_pieces, max_piece_bytes) for _, path in files]
     total = sum(size for size, _, _ in scans)
-    count = max(1, target_pieces, math.ceil(total / max(1, max_piece_bytes)))
+    count = _piece_count(total, target_pieces, max_piece_bytes)
     share = max(1.0, total / count)
     pieces = []
     for (name, path), (size, offsets, lines) in zip(files, scans, strict=True):
@@ -91,14 +93,20 @@ def plan_pieces(paths: list[Path], target_pieces: int, max_piece_bytes: int = MA
     return pieces
 
 
-def _scan(path: Path, target_pieces: int) -> tuple[int, list[int], list[int]]:
+def _piece_count(size: int, target_pieces: int, max_piece_bytes: int) -> int:
+    """The smallest multiple of ``target_pieces`` that cuts ``size`` bytes into pieces under ``max_piece_bytes``."""
+    workers = max(1, target_pieces)
+    return workers * max(1, math.ceil(size / max(1, max_piece_bytes) / workers))
+
+
+def _scan(path: Path, target_pieces: int, max_piece_bytes: int) -> tuple[int, list[int], list[int]]:
     """(bytes readable, cut offsets, the line number starting at each cut): one pass, bounded memory.
 
     A cut candidate is kept at the end of each block, just after its last newline; blocks are small
-    enough that a file can be cut into about ``64 * target_pieces`` parts.
+    enough that each of the file's pieces can be cut within about 1/64 of its size.
     """
     estimate = path.stat().st_size * (4 if path.suffix.lower() in COMPRESSED else 1)
-    block = min(16 << 20, max(64 << 10, estimate // (64 * max(1, target_pieces))))
+    block = min(16 << 20, max(64 << 10, estimate // (64 * _piece_count(estimate, target_pieces, max_piece_bytes))))
     offsets: list[int] = []
     lines: list[int] = []
     offset, newlines = 0, 0

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from pipelines.stages.normalize import _BADNESS_BY_LINE, TextNormalizer, needs_f
 from pipelines.stages.words import CLOSERS, OPENERS, WordSplitter
 from tests.fixtures.junk_corpus import junk_documents
 
+REPO = Path(__file__).resolve().parents[1]
 PT_TEXT = Path(__file__).parents[1] / ".." / "shared" / "data" / "pt_text"
 RECIPE = load_recipe()
 SENTENCES = [
@@ -190,3 +193,22 @@ def test_minhash_signature_matches_the_plain_formula():
     hasher = MinHasher(RECIPE.dedup)
     for text in [*SENTENCES, "", "curto", " ".join(SENTENCES) * 3]:
         assert hasher.signature(text).tolist() == _reference_signature(text, hasher)
+
+
+def test_curation_workers_tokenize_without_torch():
+    # thinc imports torch with spaCy whenever torch is installed: ~2 s and ~230 MB per curation worker.
+    # In a fresh process the word splitter must give spaCy's words with torch never imported, and torch
+    # must still import afterwards (a process that curates and then trains).
+    script = (
+        "import sys\n"
+        "from pipelines.stages.words import WordSplitter\n"
+        "words = WordSplitter('por')('Olá, mundo (sim). Sr. Silva chegou às 10h30!')\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "import torch, thinc.compat\n"
+        "print(words, thinc.compat.has_torch, torch.tensor([1]).item())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    words, has_torch, one = out.stdout.rsplit(" ", 2)
+    assert words == str(split_into_words("Olá, mundo (sim). Sr. Silva chegou às 10h30!", "por"))
+    assert (has_torch, one.strip()) == ("False", "1")

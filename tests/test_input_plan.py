@@ -101,3 +101,16 @@ def test_piece_round_trips_through_json(tmp_path: Path) -> None:
     path = _write(tmp_path / "a.jsonl.gz", b"\n".join(_lines(500)))
     for piece in plan_pieces([path], 3):
         assert Piece.from_dict(json.loads(json.dumps(piece.to_dict()))) == piece
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_every_worker_gets_as_many_pieces_as_the_others(tmp_path: Path, workers: int) -> None:
+    # A file of just over two maximal pieces: three pieces would leave one of two workers idle for a
+    # third of every phase, so it is cut into a multiple of the workers, of near-equal sizes.
+    path = _write(tmp_path / "big.jsonl", b"\n".join(_lines(6_000)) + b"\n")
+    pieces = plan_pieces([path], workers, max_piece_bytes=path.stat().st_size * 10 // 25)
+    assert len(pieces) == {2: 4, 3: 3}[workers]  # 2.5 maximal pieces: 2 x 2, or 3 x 1
+    sizes = [p.size for p in pieces]
+    assert sum(sizes) == path.stat().st_size
+    assert max(sizes) <= 1.1 * min(sizes)
+    assert [d.id for p in pieces for d in read_piece(p)] == [f"d{i}" for i in range(6_000)]

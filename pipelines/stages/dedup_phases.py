@@ -126,8 +126,8 @@ class DedupSignatures(PipelineStep):
                 exact.append(exact_key(doc.text))
                 if hasher:
                     signatures.append(hasher.signature(doc.text))
-                if self.settings.min_jaccard:
-                    offsets.append(offsets[-1] + texts.write(zlib.compress(doc.text.encode("utf-8"))))
+                if self.settings.min_jaccard:  # level 1: most texts are never read back (only candidates')
+                    offsets.append(offsets[-1] + texts.write(zlib.compress(doc.text.encode("utf-8"), 1)))
                 yield doc
         np.save(texts_dir / f"{rank:05d}.npy", np.asarray(offsets, dtype="i8"), allow_pickle=False)
         _write_signatures(self.settings, self.folder, f"{rank:05d}", rank, order, ids, exact, signatures)

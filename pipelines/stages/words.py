@@ -18,12 +18,17 @@ period (where it asks spaCy's own suffix rule), skipping spaCy for ~60% of the u
 that touch a special case ("Sr.", ":)") or hold digits, hyphens or other marks still go to spaCy. When
 the pipeline loads, every affix character is checked against spaCy on sample words, and the shortcut
 is off for a language where one disagrees.
+
+spaCy is imported without torch (`import_spacy`): thinc, under spaCy, imports torch whenever it is
+installed (garimpo's trainer installs it), which costs every curation worker ~2 s and ~230 MB of
+resident memory for a tokenizer that never touches it.
 """
 
 from __future__ import annotations
 
 import bisect
 import re
+import sys
 from functools import cache
 from itertools import chain
 
@@ -69,7 +74,7 @@ class WordSplitter:
         which the word texts never use, and which were 40% of the tokenizer's time on new text.
         """
         if self._nlp is None:
-            import spacy
+            spacy = import_spacy()
             from datatrove.utils.word_tokenizers import SpaCyTokenizer, load_word_tokenizer
             from spacy.tokenizer import Tokenizer
 
@@ -200,6 +205,23 @@ class WordSplitter:
                 parts[bisect.bisect_right(starts, token.idx) - 1].append(word)
         for chunk, words in zip(chunks, parts, strict=True):
             self._chunks[chunk] = tuple(words)
+
+
+def import_spacy():
+    """spaCy, imported (when it is not yet) with torch hidden from thinc, so thinc runs without it.
+
+    Only the import is affected: torch stays importable afterwards, and a process that imported torch
+    before keeps it. spaCy's rule-based tokenizers, the only part curation uses, never need torch.
+    """
+    if "spacy" not in sys.modules and "torch" not in sys.modules:
+        sys.modules["torch"] = None  # type: ignore[assignment]  # makes "import torch" raise ImportError
+        try:
+            import spacy
+        finally:
+            del sys.modules["torch"]
+    import spacy
+
+    return spacy
 
 
 @cache

@@ -45,8 +45,9 @@ def make_executor(
     """A datatrove executor of the configured kind for one stage's pipeline."""
     config = config or ExecutorConfig()
     if config.kind == "local":
-        # Takes effect when the first pool of the process starts the fork server (pipelines/worker_preload.py).
-        multiprocess.get_context(START_METHOD).set_forkserver_preload(["pipelines.worker_preload"])
+        # Takes effect when the first pool of the process starts the fork server (pipelines/worker_preload.py);
+        # "__main__" is multiprocessing's own default.
+        multiprocess.get_context(START_METHOD).set_forkserver_preload(["__main__", "pipelines.worker_preload"])
         return LocalPipelineExecutor(
             pipeline, tasks=tasks, workers=workers, logging_dir=str(logging_dir), start_method=START_METHOD
         )

@@ -98,11 +98,18 @@ class CleanCorpusParams(CorpusOptions):
         default_factory=list,
         description="earlier corpus versions (corpus/<name>[/<version>]) this batch must not duplicate",
     )
-    executor: Literal["local", "ray"] = "local"
+    executor: Literal["local", "ray", "slurm"] = "local"
     ray_address: str | None = Field(None, description="ray cluster address; a local instance when empty")
+    slurm_partition: str | None = Field(None, description="Slurm partition (executor 'slurm')")
+    slurm_time: str = Field("24:00:00", description="Slurm time limit of each task (executor 'slurm')")
 
     def executor_config(self) -> ExecutorConfig:
-        return ExecutorConfig(kind=self.executor, ray_address=self.ray_address)
+        return ExecutorConfig(
+            kind=self.executor,
+            ray_address=self.ray_address,
+            slurm_partition=self.slurm_partition,
+            slurm_time=self.slurm_time,
+        )
 
 
 class BuildShardsParams(ShardOptions):

@@ -1,11 +1,11 @@
-"""Where a curation stage's datatrove pipeline runs: this machine's processes, or a Ray cluster.
+"""Where a curation phase's datatrove pipeline runs: this machine's processes, a Ray cluster, or Slurm.
 
-Prefect stays the control plane at stage granularity; the data-parallel work inside a stage is
+Prefect stays the control plane at phase granularity; the data-parallel work inside a phase is
 datatrove's. Locally that is `LocalPipelineExecutor` (N worker processes). Across machines it is
 `RayPipelineExecutor` against a running cluster (`ray start --head` on one node, `ray start
---address=...` on the others; see docs/deploy.md). Both honour datatrove's completion markers, so a
-stage whose ranks finished is not redone when it is retried. Slurm users swap in
-`SlurmPipelineExecutor` the same way.
+--address=...` on the others; see docs/scale.md), or datatrove's `SlurmPipelineExecutor`, one job
+array per phase, waited for (``pipelines/slurm.py``). All honour datatrove's completion markers, so a
+phase whose tasks finished is not redone when it is retried.
 """
 
 from __future__ import annotations
@@ -26,12 +26,15 @@ START_METHOD = "forkserver"
 
 @dataclass(frozen=True)
 class ExecutorConfig:
-    """How stages run. ``ray_address`` None with kind "ray" starts a local Ray instance on 127.0.0.1."""
+    """How phases run. ``ray_address`` None with kind "ray" starts a local Ray instance on 127.0.0.1;
+    kind "slurm" submits to ``slurm_partition`` with ``slurm_time`` per task."""
 
-    kind: Literal["local", "ray"] = "local"
+    kind: Literal["local", "ray", "slurm"] = "local"
     ray_address: str | None = None
     cpus_per_task: int = 1
     mem_per_cpu_gb: float = 1.0
+    slurm_partition: str | None = None
+    slurm_time: str = "24:00:00"
 
 
 def make_executor(
@@ -63,7 +66,20 @@ def make_executor(
             cpus_per_task=config.cpus_per_task,
             mem_per_cpu_gb=config.mem_per_cpu_gb,
         )
-    raise ValueError(f"unknown executor kind {config.kind!r}; expected 'local' or 'ray'")
+    if config.kind == "slurm":
+        from pipelines.slurm import slurm_executor
+
+        return slurm_executor(
+            pipeline,
+            tasks=tasks,
+            workers=workers,
+            logging_dir=Path(logging_dir),
+            partition=config.slurm_partition,
+            time_limit=config.slurm_time,
+            cpus_per_task=config.cpus_per_task,
+            mem_per_cpu_gb=config.mem_per_cpu_gb,
+        )
+    raise ValueError(f"unknown executor kind {config.kind!r}; expected 'local', 'ray' or 'slurm'")
 
 
 def ensure_ray(address: str | None, num_cpus: int) -> None:

@@ -11,10 +11,7 @@ user has running elsewhere on the machine is left alone.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -24,44 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.cluster_corpus import version_hashes, write_corpus
 from tests.fixtures.prefect_server import free_port
 from tests.fixtures.processes import alive, processes, tree
 
 pytestmark = pytest.mark.slow
 RAY = Path(sys.executable).parent / "ray"
-
-
-def _corpus(path: Path, pt_text: Path, megabytes: float = 2.0) -> None:
-    """Portuguese documents with exact and near duplicates, English and garbage lines mixed in."""
-    rng = random.Random(7)
-    lines = [json.loads(x).get("text", "") for x in (pt_text / "bosque_docs.jsonl").read_text().splitlines()]
-    pool = [t for t in lines if len(t) > 200]
-    docs, size, n = [], 0, 0
-    while size < megabytes * 1e6:
-        text = "\n\n".join(rng.sample(pool, 3))
-        roll = rng.random()
-        if roll < 0.05 and docs:
-            text = rng.choice(docs)  # exact duplicate
-        elif roll < 0.10 and docs:
-            text = rng.choice(docs) + " Fim."  # near duplicate
-        elif roll < 0.13:
-            text = "The quick brown fox jumps over the lazy dog and keeps running. " * 10
-        elif roll < 0.15:
-            text = "".join(rng.choice("#$%&*@!0123456789") for _ in range(300))
-        docs.append(text)
-        size += len(text.encode())
-        n += 1
-    with path.open("w", encoding="utf-8") as f:
-        for i, text in enumerate(docs):
-            f.write(json.dumps({"id": f"d{i}", "text": text}, ensure_ascii=False) + "\n")
-
-
-def _hashes(version_dir: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(version_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(version_dir.rglob("*"))
-        if p.is_file() and p.name != "manifest.json"
-    }
 
 
 def _cluster_pids(temp: Path) -> set[int]:
@@ -95,7 +60,7 @@ def test_clean_corpus_same_on_two_node_ray_cluster_and_local(tmp_path: Path, sha
     if not (pt_text / "bosque_docs.jsonl").is_file():
         pytest.skip(f"{pt_text / 'bosque_docs.jsonl'} is absent")
     corpus = tmp_path / "pt.jsonl"
-    _corpus(corpus, pt_text)
+    write_corpus(corpus, pt_text)
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     os.environ.update({"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"})
     temp = Path("/tmp") / f"ray-{tmp_path.name[-8:]}"  # socket paths must stay short
@@ -152,6 +117,6 @@ def test_clean_corpus_same_on_two_node_ray_cluster_and_local(tmp_path: Path, sha
         shutil.rmtree(temp, ignore_errors=True)
     assert refs["ray"] == refs["local"]
     version = refs["ray"].rsplit("/", 1)[-1]
-    ray_files = _hashes(tmp_path / "art-ray" / "corpus" / "pt" / version)
-    assert ray_files and ray_files == _hashes(tmp_path / "art-local" / "corpus" / "pt" / version)
+    ray_files = version_hashes(tmp_path / "art-ray" / "corpus" / "pt" / version)
+    assert ray_files and ray_files == version_hashes(tmp_path / "art-local" / "corpus" / "pt" / version)
     assert len(nodes) == 2, f"tasks ran on {len(nodes)} node(s)"

@@ -39,8 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--dedup-against", nargs="*", default=[], help="earlier corpus versions this batch must not duplicate"
     )
-    s.add_argument("--executor", choices=["local", "ray"], default="local", help="where the phases run")
+    s.add_argument("--executor", choices=["local", "ray", "slurm"], default="local", help="where the phases run")
     s.add_argument("--ray-address", default=None, help="Ray cluster address (default: a local instance)")
+    s.add_argument("--slurm-partition", default=None, help="Slurm partition (with --executor slurm)")
+    s.add_argument("--slurm-time", default="24:00:00", help="Slurm time limit per task (default: 24:00:00)")
     s.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
     s.set_defaults(func=cmd_curate)
 
@@ -108,6 +110,9 @@ def cmd_curate(args: argparse.Namespace) -> int:
     from pipelines.progress import progress_enabled
     from pipelines.recipe import load_recipe
 
+    if args.executor == "slurm" and not args.slurm_partition:
+        print("garimpo curate: --executor slurm needs --slurm-partition", file=sys.stderr)
+        return 2
     store = store_of(args)
     m = publish_corpus(
         store,
@@ -116,7 +121,12 @@ def cmd_curate(args: argparse.Namespace) -> int:
         load_recipe(args.recipe) if args.recipe else load_recipe(),
         workers=args.workers,
         dedup_against=[store.load_ref(ref) for ref in args.dedup_against],
-        executor=ExecutorConfig(kind=args.executor, ray_address=args.ray_address),
+        executor=ExecutorConfig(
+            kind=args.executor,
+            ray_address=args.ray_address,
+            slurm_partition=args.slurm_partition,
+            slurm_time=args.slurm_time,
+        ),
         show_progress=progress_enabled(args.quiet, sys.stderr),
     )
     print(format_table(stage_rows(m.stats)))

@@ -1,0 +1,90 @@
+"""Curation on a real Slurm cluster (one node, on loopback) publishes the same version as local processes.
+
+`tests/fixtures/slurm_cluster.py` starts munged, slurmctld and slurmd; the `clean-corpus` flow then
+runs with ``executor="slurm"`` (every phase a job array, two tasks at a time) and again with local
+processes into a second artifact store. The versions must match file for file, and the phases' job
+arrays must have run through Slurm (their ``slurm_logs`` and launch scripts). A phase whose tasks fail
+on Slurm fails the run with a pointer to its logs instead of waiting for ever, and a run restarted in
+the same work folder then finishes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.cluster_corpus import version_hashes, write_corpus
+from tests.fixtures.slurm_cluster import PARTITION, missing_reason, slurm_cluster
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def slurm_conf() -> Path:
+    if reason := missing_reason():
+        pytest.skip(reason)
+    with slurm_cluster(cpus=2) as conf:
+        yield conf
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+    pt_text = shared_data / "pt_text"
+    if not (pt_text / "bosque_docs.jsonl").is_file():
+        pytest.skip(f"{pt_text / 'bosque_docs.jsonl'} is absent")
+    path = tmp_path_factory.mktemp("slurm-corpus") / "pt.jsonl"
+    write_corpus(path, pt_text, megabytes=1.0)
+    return path
+
+
+def test_clean_corpus_same_on_slurm_and_local(
+    tmp_path: Path, corpus: Path, slurm_conf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows import CleanCorpusParams, clean_corpus
+
+    monkeypatch.setenv("SLURM_CONF", str(slurm_conf))
+    refs = {}
+    for kind in ("slurm", "local"):
+        refs[kind] = clean_corpus(
+            CleanCorpusParams(
+                name="pt",
+                inputs=[str(corpus)],
+                workers=2,
+                executor=kind,
+                slurm_partition=PARTITION,
+                slurm_time="00:30:00",
+                artifacts=str(tmp_path / f"art-{kind}"),
+            )
+        )
+    assert refs["slurm"] == refs["local"]
+    version = refs["slurm"].rsplit("/", 1)[-1]
+    slurm_files = version_hashes(tmp_path / "art-slurm" / "corpus" / "pt" / version)
+    assert slurm_files and slurm_files == version_hashes(tmp_path / "art-local" / "corpus" / "pt" / version)
+
+
+def test_failed_tasks_fail_the_phase_and_a_rerun_finishes(
+    tmp_path: Path, corpus: Path, slurm_conf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.curate import curate, phase_names, run_phase
+    from pipelines.executors import ExecutorConfig
+    from pipelines.recipe import load_recipe
+
+    monkeypatch.setenv("SLURM_CONF", str(slurm_conf))
+    recipe = load_recipe()
+    work = tmp_path / "work"
+    config = ExecutorConfig(kind="slurm", slurm_partition=PARTITION, slurm_time="00:10:00")
+    # Jobs that cannot start their pipeline: launch_pickled_pipeline is on no path they are given.
+    monkeypatch.setattr("sys.executable", str(tmp_path / "nowhere" / "python"))
+    monkeypatch.setenv("PATH", "/usr/local/bin:/usr/bin:/bin")
+    with pytest.raises(RuntimeError, match=r"(\d+) of \1 tasks did not finish.*slurm_logs"):
+        run_phase(phase_names(recipe)[0], recipe, work, [corpus], workers=2, executor=config)
+    logs = list((work / "00_read" / "logs" / "slurm_logs").glob("*.out"))
+    assert logs and all("launch_pickled_pipeline" in p.read_text() for p in logs)
+    monkeypatch.undo()
+    monkeypatch.setenv("SLURM_CONF", str(slurm_conf))
+    kwargs = {"workers": 2, "seconds_in_stats": False}
+    stats = curate([corpus], tmp_path / "out", recipe, work_dir=work, executor=config, **kwargs)
+    local = curate([corpus], tmp_path / "out-local", recipe, **kwargs)
+    assert stats["documents_kept"] == local["documents_kept"] > 0
+    assert (tmp_path / "out" / "stats.json").read_text() == (tmp_path / "out-local" / "stats.json").read_text()

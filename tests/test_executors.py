@@ -64,3 +64,16 @@ def test_normalize_stage_same_on_ray_and_local(tmp_path: Path) -> None:
     assert len(outputs["local"]) == 40
     assert outputs["ray"] == outputs["local"]
     assert all("Ã" not in text and "\u200b" not in text for _, text in outputs["local"])
+
+
+def test_slurm_needs_a_partition(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from garimpo.cli import main
+
+    with pytest.raises(ValueError, match="needs a partition"):
+        make_executor([], tasks=1, workers=1, logging_dir=tmp_path / "logs", config=ExecutorConfig(kind="slurm"))
+    corpus = tmp_path / "in.jsonl"
+    corpus.write_text('{"id": "a", "text": "Olá."}\n')
+    argv = ["--artifacts", str(tmp_path / "art"), "curate", str(corpus), "--executor", "slurm", "--quiet"]
+    assert main(argv) == 2
+    assert "--executor slurm needs --slurm-partition" in capsys.readouterr().err
+    assert not (tmp_path / "art" / "corpus").exists()

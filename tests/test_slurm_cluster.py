@@ -5,26 +5,34 @@ runs with ``executor="slurm"`` (every phase a job array, two tasks at a time) an
 processes into a second artifact store. The versions must match file for file, and the phases' job
 arrays must have run through Slurm (their ``slurm_logs`` and launch scripts). A phase whose tasks fail
 on Slurm fails the run with a pointer to its logs instead of waiting for ever, and a run restarted in
-the same work folder then finishes.
+the same work folder then finishes. Without Slurm's packages or root, or where its daemons cannot
+start, the tests skip and say why.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.cluster_corpus import version_hashes, write_corpus
-from tests.fixtures.slurm_cluster import PARTITION, missing_reason, slurm_cluster
+from tests.fixtures.slurm_cluster import PARTITION, ClusterStartError, missing_reason, slurm_cluster
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def slurm_conf() -> Path:
+def slurm_conf() -> Iterator[Path]:
+    """The running cluster's slurm.conf; a skip, with the daemons' logs, where Slurm cannot run here."""
     if reason := missing_reason():
         pytest.skip(reason)
-    with slurm_cluster(cpus=2) as conf:
+    with contextlib.ExitStack() as stack:
+        try:
+            conf = stack.enter_context(slurm_cluster(cpus=2))
+        except ClusterStartError as e:
+            pytest.skip(str(e))
         yield conf
 
 

@@ -14,7 +14,7 @@ start it. Per run:
 
 On the ``--speedup-size`` file the CLI runs again with 2 workers, and ``bench/datatrove_anchor.py``
 (datatrove's own classes with the same thresholds, one task per file) runs on the ``--anchor-size``
-file (default: the same) as the anchor; it is about four times slower than garimpo, so a smaller
+file (default: the same) as the anchor; it is four to seven times slower than garimpo, so a smaller
 anchor size keeps the bench short.
 
     .venv/bin/python -m bench.scale [--sizes 50,200,1000] [--speedup-size 200] [--anchor-size 50]

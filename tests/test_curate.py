@@ -163,3 +163,24 @@ def test_publish_corpus_is_versioned_by_content(run, tmp_path):
     assert {"documents/00000.parquet", "rejects/00000.parquet", "stats.json"} <= paths
     assert first.file("documents/00000.parquet").documents == 3
     assert first.stats["documents_in"] == 10 and first.config["recipe"]["language"] == "pt"
+
+
+def test_cli_work_dir_resumes_a_killed_run(tmp_path: Path) -> None:
+    from garimpo.cli import main
+
+    (tmp_path / "in").mkdir()
+    inputs = write_inputs(tmp_path / "in")
+    work = tmp_path / "work"
+    # A run killed after its first two phases: their done.json files are in the work folder.
+    for phase in ("read", "boilerplate-counts"):
+        run_phase(phase, RECIPE, work, inputs)
+    read_done = work / "00_read" / "done.json"
+    before = read_done.stat().st_mtime_ns
+    argv = ["curate", *map(str, inputs), "--name", "news", "--quiet"]
+    assert main(["--artifacts", str(tmp_path / "art"), *argv, "--work-dir", str(work)]) == 0
+    assert read_done.stat().st_mtime_ns == before  # not run again
+    assert (work / "05_dedup" / "done.json").is_file()
+    assert main(["--artifacts", str(tmp_path / "fresh"), *argv]) == 0
+    resumed = ArtifactStore(tmp_path / "art").load("corpus", "news")
+    assert resumed.ref == ArtifactStore(tmp_path / "fresh").load("corpus", "news").ref
+    assert resumed.stats["documents_kept"] > 0

@@ -43,6 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--ray-address", default=None, help="Ray cluster address (default: a local instance)")
     s.add_argument("--slurm-partition", default=None, help="Slurm partition (with --executor slurm)")
     s.add_argument("--slurm-time", default="24:00:00", help="Slurm time limit per task (default: 24:00:00)")
+    s.add_argument(
+        "--work-dir",
+        default=None,
+        help="keep the phases' files here: a killed run started again resumes from its finished tasks; "
+        "on Ray or Slurm across machines, a folder every node sees (default: a temporary folder)",
+    )
     s.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
     s.set_defaults(func=cmd_curate)
 
@@ -120,6 +126,7 @@ def cmd_curate(args: argparse.Namespace) -> int:
         [Path(p) for p in args.inputs],
         load_recipe(args.recipe) if args.recipe else load_recipe(),
         workers=args.workers,
+        work_dir=Path(args.work_dir) if args.work_dir else None,
         dedup_against=[store.load_ref(ref) for ref in args.dedup_against],
         executor=ExecutorConfig(
             kind=args.executor,

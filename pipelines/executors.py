@@ -36,6 +36,13 @@ class ExecutorConfig:
     slurm_partition: str | None = None
     slurm_time: str = "24:00:00"
 
+    def __post_init__(self) -> None:
+        if self.kind == "slurm" and not self.slurm_partition:
+            raise ValueError(
+                "the slurm executor needs a partition: --executor slurm needs --slurm-partition "
+                "(slurm_partition in the clean-corpus flow)"
+            )
+
 
 def make_executor(
     pipeline: list[PipelineStep],
@@ -69,16 +76,7 @@ def make_executor(
     if config.kind == "slurm":
         from pipelines.slurm import slurm_executor
 
-        return slurm_executor(
-            pipeline,
-            tasks=tasks,
-            workers=workers,
-            logging_dir=Path(logging_dir),
-            partition=config.slurm_partition,
-            time_limit=config.slurm_time,
-            cpus_per_task=config.cpus_per_task,
-            mem_per_cpu_gb=config.mem_per_cpu_gb,
-        )
+        return slurm_executor(pipeline, tasks=tasks, workers=workers, logging_dir=Path(logging_dir), config=config)
     raise ValueError(f"unknown executor kind {config.kind!r}; expected 'local', 'ray' or 'slurm'")
 
 

@@ -25,6 +25,8 @@ from pathlib import Path
 from datatrove.executor.slurm import SlurmPipelineExecutor
 from datatrove.pipeline.base import PipelineStep
 
+from pipelines.executors import ExecutorConfig
+
 POLL_SECONDS = 2.0
 
 
@@ -59,28 +61,17 @@ def queued(job_name: str) -> bool:
 
 
 def slurm_executor(
-    pipeline: list[PipelineStep],
-    *,
-    tasks: int,
-    workers: int,
-    logging_dir: Path,
-    partition: str | None,
-    time_limit: str,
-    cpus_per_task: int,
-    mem_per_cpu_gb: float,
+    pipeline: list[PipelineStep], *, tasks: int, workers: int, logging_dir: Path, config: ExecutorConfig
 ) -> SlurmPhaseExecutor:
-    """One phase as a job array named ``garimpo-<phase folder>-<random>`` on ``partition``."""
-    if not partition:
-        raise ValueError("the slurm executor needs a partition (--slurm-partition)")
-    logging_dir = Path(logging_dir)
+    """One phase as a job array named ``garimpo-<phase folder>-<random>`` on the configured partition."""
     return SlurmPhaseExecutor(
         pipeline,
         tasks=tasks,
         workers=workers,
-        time=time_limit,
-        partition=partition,
-        cpus_per_task=cpus_per_task,
-        mem_per_cpu_gb=max(1, math.ceil(mem_per_cpu_gb)),
+        time=config.slurm_time,
+        partition=config.slurm_partition,
+        cpus_per_task=config.cpus_per_task,
+        mem_per_cpu_gb=max(1, math.ceil(config.mem_per_cpu_gb)),
         job_name=f"garimpo-{logging_dir.parent.name}-{uuid.uuid4().hex[:8]}",
         qos="",  # the cluster's default quality of service
         logging_dir=str(logging_dir),

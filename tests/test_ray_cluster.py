@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.cluster_corpus import version_hashes, write_corpus
+from tests.fixtures.cluster_corpus import assert_same_version, clean_on, write_corpus
 from tests.fixtures.prefect_server import free_port
 from tests.fixtures.processes import alive, processes, tree
 
@@ -54,7 +54,6 @@ def test_clean_corpus_same_on_two_node_ray_cluster_and_local(tmp_path: Path, sha
     import ray
     from ray._private.state import actors
 
-    from flows import CleanCorpusParams, clean_corpus
 
     pt_text = shared_data / "pt_text"
     if not (pt_text / "bosque_docs.jsonl").is_file():
@@ -95,19 +94,7 @@ def test_clean_corpus_same_on_two_node_ray_cluster_and_local(tmp_path: Path, sha
         while sum(n["Alive"] for n in ray.nodes()) < 2 and time.time() < deadline:
             time.sleep(1)
         assert sum(n["Alive"] for n in ray.nodes()) == 2
-        refs = {}
-        for kind in ("ray", "local"):
-            store = tmp_path / f"art-{kind}"
-            refs[kind] = clean_corpus(
-                CleanCorpusParams(
-                    name="pt",
-                    inputs=[str(corpus)],
-                    workers=2,
-                    executor=kind,
-                    ray_address=address,
-                    artifacts=str(store),
-                )
-            )
+        refs = {kind: clean_on(kind, corpus, tmp_path, ray_address=address) for kind in ("ray", "local")}
         nodes = {
             a["Address"]["NodeID"] for a in actors().values() if "RankWorker" in a.get("ActorClassName", "")
         }
@@ -115,8 +102,5 @@ def test_clean_corpus_same_on_two_node_ray_cluster_and_local(tmp_path: Path, sha
         ray.shutdown()
         _stop_cluster(temp)
         shutil.rmtree(temp, ignore_errors=True)
-    assert refs["ray"] == refs["local"]
-    version = refs["ray"].rsplit("/", 1)[-1]
-    ray_files = version_hashes(tmp_path / "art-ray" / "corpus" / "pt" / version)
-    assert ray_files and ray_files == version_hashes(tmp_path / "art-local" / "corpus" / "pt" / version)
+    assert_same_version(tmp_path, refs)
     assert len(nodes) == 2, f"tasks ran on {len(nodes)} node(s)"

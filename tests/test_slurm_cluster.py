@@ -2,8 +2,7 @@
 
 `tests/fixtures/slurm_cluster.py` starts munged, slurmctld and slurmd; the `clean-corpus` flow then
 runs with ``executor="slurm"`` (every phase a job array, two tasks at a time) and again with local
-processes into a second artifact store. The versions must match file for file, and the phases' job
-arrays must have run through Slurm (their ``slurm_logs`` and launch scripts). A phase whose tasks fail
+processes into a second artifact store. The versions must match file for file. A phase whose tasks fail
 on Slurm fails the run with a pointer to its logs instead of waiting for ever, and a run restarted in
 the same work folder then finishes. Without Slurm's packages or root, or where its daemons cannot
 start, the tests skip and say why.
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.cluster_corpus import version_hashes, write_corpus
+from tests.fixtures.cluster_corpus import assert_same_version, clean_on, write_corpus
 from tests.fixtures.slurm_cluster import PARTITION, ClusterStartError, missing_reason, slurm_cluster
 
 pytestmark = pytest.mark.slow
@@ -49,26 +48,10 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
 def test_clean_corpus_same_on_slurm_and_local(
     tmp_path: Path, corpus: Path, slurm_conf: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows import CleanCorpusParams, clean_corpus
-
     monkeypatch.setenv("SLURM_CONF", str(slurm_conf))
-    refs = {}
-    for kind in ("slurm", "local"):
-        refs[kind] = clean_corpus(
-            CleanCorpusParams(
-                name="pt",
-                inputs=[str(corpus)],
-                workers=2,
-                executor=kind,
-                slurm_partition=PARTITION,
-                slurm_time="00:30:00",
-                artifacts=str(tmp_path / f"art-{kind}"),
-            )
-        )
-    assert refs["slurm"] == refs["local"]
-    version = refs["slurm"].rsplit("/", 1)[-1]
-    slurm_files = version_hashes(tmp_path / "art-slurm" / "corpus" / "pt" / version)
-    assert slurm_files and slurm_files == version_hashes(tmp_path / "art-local" / "corpus" / "pt" / version)
+    slurm = {"slurm_partition": PARTITION, "slurm_time": "00:30:00"}
+    refs = {kind: clean_on(kind, corpus, tmp_path, **slurm) for kind in ("slurm", "local")}
+    assert_same_version(tmp_path, refs)
 
 
 def test_failed_tasks_fail_the_phase_and_a_rerun_finishes(

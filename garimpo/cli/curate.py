@@ -116,8 +116,15 @@ def cmd_curate(args: argparse.Namespace) -> int:
     from pipelines.progress import progress_enabled
     from pipelines.recipe import load_recipe
 
-    if args.executor == "slurm" and not args.slurm_partition:
-        print("garimpo curate: --executor slurm needs --slurm-partition", file=sys.stderr)
+    try:
+        executor = ExecutorConfig(
+            kind=args.executor,
+            ray_address=args.ray_address,
+            slurm_partition=args.slurm_partition,
+            slurm_time=args.slurm_time,
+        )
+    except ValueError as e:
+        print(f"garimpo curate: {e}", file=sys.stderr)
         return 2
     store = store_of(args)
     m = publish_corpus(
@@ -128,12 +135,7 @@ def cmd_curate(args: argparse.Namespace) -> int:
         workers=args.workers,
         work_dir=Path(args.work_dir) if args.work_dir else None,
         dedup_against=[store.load_ref(ref) for ref in args.dedup_against],
-        executor=ExecutorConfig(
-            kind=args.executor,
-            ray_address=args.ray_address,
-            slurm_partition=args.slurm_partition,
-            slurm_time=args.slurm_time,
-        ),
+        executor=executor,
         show_progress=progress_enabled(args.quiet, sys.stderr),
     )
     print(format_table(stage_rows(m.stats)))
